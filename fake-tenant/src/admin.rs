@@ -1,0 +1,10 @@
+//! The test-only admin API under `/_fake/`: behaviours, fault rules, request log, state dump,
+//! reset, counters. Never part of the emulated services' surface.
+
+use axum::Router;
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}

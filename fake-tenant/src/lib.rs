@@ -1,0 +1,45 @@
+//! An emulated Microsoft Entra tenant: token endpoint, Microsoft Graph v1.0 (the subset the
+//! provider uses) and Azure Resource Manager, served from one in-memory, stateful model.
+//!
+//! `app(state)` builds the whole HTTP surface so tests can serve it in-process on an ephemeral
+//! port; the `breakglass-fake-tenant` binary serves it for `make demo` and the e2e tests.
+//! Behaviour follows the documents listed in `fake-tenant/README.md`, including the awkward parts
+//! (asynchronous PIM provisioning, replication lag, throttling, array-replacing PATCH).
+
+pub mod admin;
+pub mod arm;
+pub mod behaviour;
+pub mod error;
+pub mod graph;
+pub mod seed;
+pub mod spec;
+pub mod state;
+pub mod token;
+
+use axum::Router;
+
+pub use state::AppState;
+
+/// The complete router: token endpoint, Graph under `/v1.0/`, ARM paths, and the test-only
+/// admin API under `/_fake/`. Cross-cutting behaviours (request log, faults, throttling,
+/// latency, spec validation, bearer checks) are layered here so handlers stay about semantics.
+pub fn app(state: AppState) -> Router {
+    let graph = graph::routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        token::require_graph_token,
+    ));
+    let arm = arm::routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        token::require_arm_token,
+    ));
+    Router::new()
+        .merge(token::routes())
+        .nest("/v1.0", graph)
+        .merge(arm)
+        .nest("/_fake", admin::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            behaviour::middleware,
+        ))
+        .with_state(state)
+}

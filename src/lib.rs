@@ -1,0 +1,6 @@
+//! terraform-provider-breakglass: a Terraform provider (plugin protocol 6) for Microsoft Entra
+//! emergency-access accounts. See ARCHITECTURE.md for the map.
+
+pub mod framework;
+pub mod protocol;
+pub mod provider;

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("terraform-provider-breakglass: not yet implemented");
+    std::process::exit(1);
+}

@@ -1,0 +1,1 @@
+//! The `provider "breakglass"` block: schema, validation, environment fallbacks, configure.
