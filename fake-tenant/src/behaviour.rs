@@ -21,11 +21,17 @@ pub struct BehaviourState {
 impl BehaviourState {
     /// A numeric setting, or `default` when unset.
     pub fn setting_u64(&self, key: &str, default: u64) -> u64 {
-        self.settings.get(key).and_then(Value::as_u64).unwrap_or(default)
+        self.settings
+            .get(key)
+            .and_then(Value::as_u64)
+            .unwrap_or(default)
     }
 
     pub fn setting_bool(&self, key: &str, default: bool) -> bool {
-        self.settings.get(key).and_then(Value::as_bool).unwrap_or(default)
+        self.settings
+            .get(key)
+            .and_then(Value::as_bool)
+            .unwrap_or(default)
     }
 
     /// Replication lag applied to Graph directory reads (`graph.replication_lag_ms`).

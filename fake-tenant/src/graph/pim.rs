@@ -18,3 +18,8 @@ impl PimState {
 pub fn routes() -> Router<AppState> {
     Router::new()
 }
+
+/// Test-only admin routes for this area, mounted under `/_fake/`.
+pub fn admin_routes() -> Router<AppState> {
+    Router::new()
+}
