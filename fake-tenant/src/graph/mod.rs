@@ -2,6 +2,7 @@
 //! error codes and quirks follow `specs/msgraph/v1.0-breakglass-facts.md`.
 
 pub mod directory;
+pub mod odata;
 pub mod pim;
 
 use axum::Router;
