@@ -7,6 +7,7 @@ use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(crate::token::admin_routes())
         .merge(crate::graph::directory::admin_routes())
         .merge(crate::graph::pim::admin_routes())
         .merge(crate::arm::admin_routes())

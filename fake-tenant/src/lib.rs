@@ -11,6 +11,7 @@ pub mod arm;
 pub mod behaviour;
 pub mod error;
 pub mod graph;
+pub mod jwt;
 pub mod seed;
 pub mod spec;
 pub mod state;

@@ -64,6 +64,8 @@ pub struct Tenant {
     pub arm: crate::arm::ArmState,
     /// Test-controlled behaviours: lag, throttling, latency, faults, request log, counters.
     pub behaviour: crate::behaviour::BehaviourState,
+    /// The seed this tenant was built from, for `POST /_fake/reset`.
+    pub seed: serde_json::Value,
 }
 
 /// A keyed set of JSON objects with Entra-style replication lag: a write is visible to reads
