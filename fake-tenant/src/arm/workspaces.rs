@@ -1,0 +1,495 @@
+//! Log Analytics workspaces (`Microsoft.OperationalInsights/workspaces`), their tables, and
+//! the sign-in log pipeline that creates tables.
+//!
+//! Azure Monitor creates a workspace's Entra log tables (`SigninLogs`, `AuditLogs`, ...) the
+//! first time such records arrive, not when the diagnostic setting is created. That is why a
+//! log alert on `SigninLogs` fails in a fresh workspace even though export is configured. Here a
+//! table appears only after `POST /_fake/arm/signins` delivers a sign-in through an enabled
+//! diagnostic setting, plus `arm.signin_log_ingestion_delay_ms` (ingestion latency).
+
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::resource_groups::normalize_location;
+use super::{
+    arm_error, json_body, json_response, list_response, method_not_allowed, required_location,
+    scoped_key, tags, ArmRequest, ArmState, Reply, RgScope,
+};
+use crate::error::ArmError;
+use crate::AppState;
+
+pub const API_VERSIONS: &[&str] = &["2023-09-01", "2022-10-01", "2020-08-01"];
+
+const TABLE_TYPE: &str = "Microsoft.OperationalInsights/workspaces/tables";
+const SKUS: &[&str] = &[
+    "Free",
+    "Standard",
+    "Premium",
+    "PerNode",
+    "PerGB2018",
+    "Standalone",
+    "CapacityReservation",
+    "LACluster",
+];
+
+/// A table in a workspace. `available_at` is when ingestion made it queryable; seeded tables
+/// are available from the start.
+#[derive(Debug, Clone)]
+pub struct LogTable {
+    pub name: String,
+    pub available_at: Instant,
+}
+
+impl LogTable {
+    fn is_available(&self) -> bool {
+        Instant::now() >= self.available_at
+    }
+}
+
+/// The canonical id Log Analytics reports for a workspace (it lower-cases the fixed segments).
+pub fn workspace_id(sub: &str, rg: &str, name: &str) -> String {
+    format!("/subscriptions/{sub}/resourcegroups/{rg}/providers/microsoft.operationalinsights/workspaces/{name}")
+}
+
+/// Resolves a workspace resource id (any casing) to its collection key, if it exists.
+pub fn workspace_key_for_id(arm: &ArmState, id: &str) -> Option<String> {
+    let parsed = super::parse_resource_id(id)?;
+    if parsed.resource_type != "microsoft.operationalinsights/workspaces" {
+        return None;
+    }
+    let scope = RgScope {
+        subscription: parsed.subscription,
+        resource_group: parsed.resource_group,
+    };
+    let key = scoped_key(&scope, &parsed.name);
+    arm.workspaces.get_latest(&key).map(|_| key)
+}
+
+/// Whether a table is queryable in the workspace now. Case-sensitive, like KQL.
+pub fn has_table(arm: &ArmState, workspace_key: &str, table: &str) -> bool {
+    arm.tables
+        .get(workspace_key)
+        .and_then(|tables| tables.get(table))
+        .is_some_and(LogTable::is_available)
+}
+
+fn workspace_resource(
+    sub: &str,
+    rg: &str,
+    name: &str,
+    location: &str,
+    customer_id: &str,
+    properties: &Map<String, Value>,
+    tags: Value,
+) -> Map<String, Value> {
+    let now = super::now_rfc3339();
+    let sku = properties
+        .get("sku")
+        .and_then(|s| s["name"].as_str())
+        .unwrap_or("PerGB2018");
+    let retention = properties
+        .get("retentionInDays")
+        .and_then(Value::as_u64)
+        .unwrap_or(30);
+    let value = json!({
+        "id": workspace_id(sub, rg, name),
+        "name": name,
+        "type": "Microsoft.OperationalInsights/workspaces",
+        "location": normalize_location(location),
+        "tags": tags,
+        "properties": {
+            "customerId": customer_id,
+            "provisioningState": "Succeeded",
+            "sku": {"name": sku, "lastSkuUpdate": now},
+            "retentionInDays": retention,
+            "features": {"legacy": 0, "searchVersion": 1, "enableLogAccessUsingOnlyResourcePermissions": true},
+            "workspaceCapping": {"dailyQuotaGb": -1.0, "dataIngestionStatus": "RespectQuota"},
+            "publicNetworkAccessForIngestion": "Enabled",
+            "publicNetworkAccessForQuery": "Enabled",
+            "createdDate": now,
+            "modifiedDate": now,
+        },
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("json! object literal"),
+    }
+}
+
+fn table_resource(workspace_id: &str, name: &str) -> Value {
+    json!({
+        "id": format!("{workspace_id}/tables/{name}"),
+        "name": name,
+        "type": TABLE_TYPE,
+        "properties": {
+            "retentionInDays": 30,
+            "totalRetentionInDays": 30,
+            "archiveRetentionInDays": 0,
+            "retentionInDaysAsDefault": true,
+            "totalRetentionInDaysAsDefault": true,
+            "plan": "Analytics",
+            "provisioningState": "Succeeded",
+            "schema": {"name": name, "tableType": "Microsoft", "tableSubType": "Any"},
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeds and dumps
+
+/// Seed entry: `{subscriptionId, resourceGroup, name, location, customerId, retentionInDays?,
+/// sku?, tags?, tables: ["Heartbeat", ...]}`.
+pub fn seed_workspace(arm: &mut ArmState, ws: &Value) -> Result<(), String> {
+    let what = "workspaces[]";
+    let sub = arm.seeded_subscription(ws, what)?;
+    let rg_name = super::str_field(ws, "resourceGroup", what)?;
+    let rg = arm
+        .resource_group(&sub, rg_name)
+        .and_then(|rg| rg["name"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("arm seed: workspace names unknown resource group '{rg_name}'"))?;
+    let name = super::str_field(ws, "name", what)?;
+    let location = super::str_field(ws, "location", what)?;
+    let customer_id = super::str_field(ws, "customerId", what)?;
+    let mut properties = Map::new();
+    if let Some(r) = ws.get("retentionInDays") {
+        properties.insert("retentionInDays".into(), r.clone());
+    }
+    if let Some(sku) = ws.get("sku").and_then(Value::as_str) {
+        properties.insert("sku".into(), json!({ "name": sku }));
+    }
+    let tags = ws.get("tags").cloned().unwrap_or_else(|| json!({}));
+    let resource = workspace_resource(&sub, &rg, name, location, customer_id, &properties, tags);
+    let scope = RgScope {
+        subscription: sub,
+        resource_group: rg,
+    };
+    let key = scoped_key(&scope, name);
+    arm.workspaces.seed(&key, resource);
+    let tables = arm.tables.entry(key).or_default();
+    for table in super::array(ws, "tables")? {
+        let table = table
+            .as_str()
+            .ok_or("arm seed: workspace tables must be strings")?;
+        tables.insert(
+            table.to_owned(),
+            LogTable {
+                name: table.to_owned(),
+                available_at: Instant::now(),
+            },
+        );
+    }
+    Ok(())
+}
+
+pub fn dump_workspace(arm: &ArmState, ws: &Map<String, Value>) -> Value {
+    let id = super::parse_resource_id(ws["id"].as_str().unwrap_or_default());
+    let (sub, rg) = id
+        .map(|i| (i.subscription, i.resource_group))
+        .unwrap_or_default();
+    let name = ws["name"].as_str().unwrap_or_default();
+    let key = scoped_key(
+        &RgScope {
+            subscription: sub.clone(),
+            resource_group: rg.clone(),
+        },
+        name,
+    );
+    let tables: Vec<&str> = arm
+        .tables
+        .get(&key)
+        .map(|t| {
+            t.values()
+                .filter(|t| t.is_available())
+                .map(|t| t.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "subscriptionId": sub,
+        "resourceGroup": rg,
+        "name": name,
+        "location": ws["location"],
+        "customerId": ws["properties"]["customerId"],
+        "retentionInDays": ws["properties"]["retentionInDays"],
+        "sku": ws["properties"]["sku"]["name"],
+        "tags": ws["tags"],
+        "tables": tables,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+fn workspace_not_found(scope: &RgScope, name: &str) -> Response {
+    ArmError::resource_not_found(
+        "Microsoft.OperationalInsights/workspaces",
+        name,
+        Some(&scope.resource_group),
+    )
+    .into_response()
+}
+
+pub fn collection(state: &AppState, req: &ArmRequest, scope: &RgScope) -> Reply {
+    if req.method != Method::GET {
+        return Err(method_not_allowed(&req.method));
+    }
+    let tenant = state.tenant();
+    let items = tenant
+        .arm
+        .workspaces
+        .list(tenant.behaviour.arm_lag())
+        .into_iter()
+        .filter(|ws| in_scope(ws, scope))
+        .map(|ws| Value::Object(ws.clone()))
+        .collect();
+    Ok(list_response(items))
+}
+
+pub fn in_scope(resource: &Map<String, Value>, scope: &RgScope) -> bool {
+    resource["id"]
+        .as_str()
+        .and_then(super::parse_resource_id)
+        .is_some_and(|id| {
+            id.subscription.eq_ignore_ascii_case(&scope.subscription)
+                && id
+                    .resource_group
+                    .eq_ignore_ascii_case(&scope.resource_group)
+        })
+}
+
+pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> Reply {
+    let key = scoped_key(scope, name);
+    match req.method {
+        Method::GET => {
+            let tenant = state.tenant();
+            tenant
+                .arm
+                .workspaces
+                .get(&key, tenant.behaviour.arm_lag())
+                .map(|ws| json_response(StatusCode::OK, Value::Object(ws.clone())))
+                .ok_or_else(|| workspace_not_found(scope, name))
+        }
+        Method::PUT => {
+            let body = json_body(req)?;
+            let location = required_location(&body)?;
+            let tags = tags(&body)?;
+            let properties = body
+                .get("properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            validate_workspace_properties(&properties)?;
+            let mut tenant = state.tenant();
+            let arm = &mut tenant.arm;
+            let (sub, rg) = canonical_scope(arm, scope);
+            let existing = arm.workspaces.get_latest(&key).cloned();
+            let (status, name, customer_id) = match &existing {
+                Some(ws) => (
+                    StatusCode::OK,
+                    ws["name"].as_str().unwrap_or(name).to_owned(),
+                    ws["properties"]["customerId"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+                None => (
+                    StatusCode::CREATED,
+                    name.to_owned(),
+                    uuid::Uuid::new_v4().to_string(),
+                ),
+            };
+            let mut resource =
+                workspace_resource(&sub, &rg, &name, &location, &customer_id, &properties, tags);
+            if let Some(created) = existing
+                .as_ref()
+                .map(|ws| ws["properties"]["createdDate"].clone())
+            {
+                resource["properties"]["createdDate"] = created;
+            }
+            arm.workspaces.put(&key, resource.clone());
+            arm.tables.entry(key).or_default();
+            Ok(json_response(status, Value::Object(resource)))
+        }
+        Method::DELETE => {
+            let mut tenant = state.tenant();
+            if tenant.arm.workspaces.remove(&key).is_none() {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            tenant.arm.tables.remove(&key);
+            Ok(StatusCode::OK.into_response())
+        }
+        _ => Err(method_not_allowed(&req.method)),
+    }
+}
+
+fn validate_workspace_properties(properties: &Map<String, Value>) -> Result<(), Response> {
+    if let Some(sku) = properties.get("sku") {
+        let name = sku["name"].as_str().unwrap_or_default();
+        if !SKUS.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            return Err(arm_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                format!(
+                    "The sku '{name}' is not valid. Valid skus are: {}.",
+                    SKUS.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(days) = properties.get("retentionInDays") {
+        // PerGB2018 workspaces keep data 30 to 730 days.
+        match days.as_u64() {
+            Some(d) if (30..=730).contains(&d) => {}
+            _ => {
+                return Err(arm_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidParameter",
+                    format!(
+                        "retentionInDays '{days}' is out of range: it must be between 30 and 730."
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The seeded spelling of the subscription and resource group names.
+pub fn canonical_scope(arm: &ArmState, scope: &RgScope) -> (String, String) {
+    let sub = arm
+        .subscription(&scope.subscription)
+        .map(|s| s.id.clone())
+        .unwrap_or_else(|| scope.subscription.clone());
+    let rg = arm
+        .resource_group(&scope.subscription, &scope.resource_group)
+        .and_then(|rg| rg["name"].as_str())
+        .unwrap_or(&scope.resource_group)
+        .to_owned();
+    (sub, rg)
+}
+
+pub fn tables(state: &AppState, req: &ArmRequest, scope: &RgScope, ws: &str) -> Reply {
+    if req.method != Method::GET {
+        return Err(method_not_allowed(&req.method));
+    }
+    let tenant = state.tenant();
+    let key = scoped_key(scope, ws);
+    let workspace = tenant
+        .arm
+        .workspaces
+        .get(&key, tenant.behaviour.arm_lag())
+        .ok_or_else(|| workspace_not_found(scope, ws))?;
+    let id = workspace["id"].as_str().unwrap_or_default();
+    let items = tenant
+        .arm
+        .tables
+        .get(&key)
+        .map(|tables| {
+            tables
+                .values()
+                .filter(|t| t.is_available())
+                .map(|t| table_resource(id, &t.name))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(list_response(items))
+}
+
+pub fn table(state: &AppState, req: &ArmRequest, scope: &RgScope, ws: &str, table: &str) -> Reply {
+    if req.method != Method::GET {
+        return Err(method_not_allowed(&req.method));
+    }
+    let tenant = state.tenant();
+    let key = scoped_key(scope, ws);
+    let workspace = tenant
+        .arm
+        .workspaces
+        .get(&key, tenant.behaviour.arm_lag())
+        .ok_or_else(|| workspace_not_found(scope, ws))?;
+    if !has_table(&tenant.arm, &key, table) {
+        return Err(ArmError::resource_not_found(
+            "Microsoft.OperationalInsights/workspaces/tables",
+            &format!("{ws}/{table}"),
+            Some(&scope.resource_group),
+        )
+        .into_response());
+    }
+    let id = workspace["id"].as_str().unwrap_or_default();
+    Ok(json_response(StatusCode::OK, table_resource(id, table)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin: simulated sign-ins
+
+/// `POST /_fake/arm/signins` `{"userPrincipalName": "...", "category"?: "SignInLogs"}`:
+/// one sign-in event. Every diagnostic setting that exports the category to a workspace
+/// delivers it there, creating the category's table after the ingestion delay.
+pub async fn simulate_signin(State(state): State<AppState>, Json(event): Json<Value>) -> Response {
+    let Some(upn) = event["userPrincipalName"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "userPrincipalName is required"})),
+        )
+            .into_response();
+    };
+    let category = event["category"].as_str().unwrap_or("SignInLogs");
+    let Some(table) = super::diagnostic_settings::signin_table(category) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!(
+                "category '{category}' is not a sign-in log category; use one of {}",
+                super::diagnostic_settings::SIGNIN_CATEGORIES.join(", ")
+            )})),
+        )
+            .into_response();
+    };
+    let mut tenant = state.tenant();
+    let delay = Duration::from_millis(
+        tenant
+            .behaviour
+            .setting_u64("arm.signin_log_ingestion_delay_ms", 0),
+    );
+    let arm = &mut tenant.arm;
+    let destinations: Vec<(String, String)> = arm
+        .diagnostic_settings
+        .list_latest()
+        .into_iter()
+        .filter(|s| super::diagnostic_settings::exports(s, category))
+        .filter_map(|s| s["properties"]["workspaceId"].as_str())
+        .filter_map(|id| workspace_key_for_id(arm, id).map(|key| (key, id.to_owned())))
+        .collect();
+    let available_at = Instant::now() + delay;
+    let mut delivered = Vec::new();
+    for (key, workspace_id) in destinations {
+        let tables = arm.tables.entry(key).or_default();
+        let entry = tables.entry(table.to_owned()).or_insert(LogTable {
+            name: table.to_owned(),
+            available_at,
+        });
+        entry.available_at = entry.available_at.min(available_at);
+        delivered.push(json!({"workspaceId": workspace_id, "table": table}));
+    }
+    let record = json!({
+        "userPrincipalName": upn,
+        "category": category,
+        "createdDateTime": super::now_rfc3339(),
+        "deliveredTo": delivered,
+    });
+    arm.signins.push(record.clone());
+    (StatusCode::OK, Json(record)).into_response()
+}
+
+/// `GET /_fake/arm/signins`: the simulated sign-ins so far and where they were delivered.
+pub async fn list_signins(State(state): State<AppState>) -> Response {
+    let tenant = state.tenant();
+    Json(json!({ "value": tenant.arm.signins })).into_response()
+}
