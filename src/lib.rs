@@ -2,5 +2,6 @@
 //! emergency-access accounts. See ARCHITECTURE.md for the map.
 
 pub mod framework;
+pub mod logging;
 pub mod protocol;
 pub mod provider;

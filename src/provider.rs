@@ -1,1 +1,0 @@
-//! The `provider "breakglass"` block: schema, validation, environment fallbacks, configure.

@@ -1,0 +1,115 @@
+//! The `provider "breakglass"` block: schema, validation, environment fallbacks, configure.
+//!
+//! - `settings`: the table of attributes and the environment variables each falls back to.
+//! - `validate`: config-only checks with attribute paths (Terraform's validate step).
+//! - `config`: resolution into the typed [`ProviderConfig`] the Azure client layer consumes.
+//! - `cloud`: the public / usgovernment / china endpoint and scope tables.
+
+mod checks;
+pub mod cloud;
+pub mod config;
+pub mod settings;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::framework::{
+    Attribute, DataSource, Diagnostics, Provider, ProviderData, Resource, Schema, Type, Value,
+};
+
+pub use cloud::{CloudEndpoints, CloudEnvironment};
+pub use config::{AuthMethod, CertificateSource, OidcTokenSource, ProviderConfig, Secret};
+
+/// Reads one environment variable.
+pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+pub struct BreakglassProvider {
+    env: Arc<EnvLookup>,
+}
+
+impl BreakglassProvider {
+    /// The provider as Terraform runs it: settings fall back to the process environment.
+    pub fn new() -> Self {
+        Self::with_env(Arc::new(|name: &str| std::env::var(name).ok()))
+    }
+
+    /// A provider reading "environment variables" from `env` (tests use a fixed map).
+    pub fn with_env(env: Arc<EnvLookup>) -> Self {
+        BreakglassProvider { env }
+    }
+}
+
+impl Default for BreakglassProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Provider for BreakglassProvider {
+    fn schema(&self) -> Schema {
+        let attributes = settings::ALL
+            .iter()
+            .map(|s| {
+                let ty = match s.kind {
+                    settings::SettingKind::String => Type::String,
+                    settings::SettingKind::Bool => Type::Bool,
+                };
+                let attr = Attribute::optional(s.name, ty, &s.full_description());
+                if s.sensitive {
+                    attr.sensitive()
+                } else {
+                    attr
+                }
+            })
+            .collect();
+        Schema {
+            description: "Manages Microsoft Entra emergency-access (\"break-glass\") accounts: \
+                the accounts, their role assignments, conditional-access exclusions and sign-in \
+                alerts. Every setting can also come from the environment variables azurerm and \
+                azuread read, so existing pipelines need no provider block at all."
+                .to_owned(),
+            attributes,
+            ..Schema::default()
+        }
+    }
+
+    async fn validate_config(&self, config: &Value) -> Diagnostics {
+        validate::validate(config)
+    }
+
+    async fn configure(
+        &self,
+        config: &Value,
+        terraform_version: &str,
+    ) -> Result<ProviderData, Diagnostics> {
+        let sources = settings::Sources {
+            config,
+            env: &*self.env,
+        };
+        let resolved = config::resolve(&sources, terraform_version)?;
+        tracing::info!(
+            environment = %resolved.environment,
+            auth = resolved.auth.label(),
+            tenant_id = resolved.tenant_id.as_deref().unwrap_or("(from token source)"),
+            graph_endpoint = %resolved.cloud.graph,
+            "provider configured"
+        );
+        // Secrets print as [redacted] through `Secret`'s Debug.
+        tracing::debug!(config = ?resolved, "resolved provider configuration");
+        Ok(Arc::new(resolved))
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        Vec::new()
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        Vec::new()
+    }
+}
