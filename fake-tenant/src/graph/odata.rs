@@ -415,20 +415,34 @@ fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     })
 }
 
+/// The vendored Graph subset (`specs/msgraph/v1.0-breakglass-subset.json`), parsed once.
+pub fn graph_spec() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        serde_json::from_str(include_str!(
+            "../../../specs/msgraph/v1.0-breakglass-subset.json"
+        ))
+        .unwrap_or(Value::Null)
+    })
+}
+
+/// The members of a Graph enum type (e.g. `conditionalAccessGrantControl`), in the order the
+/// subset lists them (evolvable members come after `unknownFutureValue`).
+pub fn enum_members(name: &str) -> Vec<&'static str> {
+    graph_spec()["components"]["schemas"][format!("microsoft.graph.{name}")]["enum"]
+        .as_array()
+        .map(|values| values.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
 /// A schema's property names, computed once per entity.
 type PropertySet = Option<&'static BTreeSet<String>>;
 
 /// Property names an entity's schema declares (with inherited ones), from the vendored Graph
 /// subset. `None` when the subset has no such schema, which disables name checks.
 pub fn schema_properties(entity: &str) -> Option<&'static BTreeSet<String>> {
-    static SPEC: OnceLock<Value> = OnceLock::new();
     static CACHE: OnceLock<Mutex<HashMap<String, PropertySet>>> = OnceLock::new();
-    let spec = SPEC.get_or_init(|| {
-        serde_json::from_str(include_str!(
-            "../../../specs/msgraph/v1.0-breakglass-subset.json"
-        ))
-        .unwrap_or(Value::Null)
-    });
+    let spec = graph_spec();
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     *cache.entry(entity.to_owned()).or_insert_with(|| {

@@ -1,0 +1,148 @@
+//! `/directory/deletedItems`: soft-deleted users, their restore and permanent deletion.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::{Extension, Json};
+use serde_json::{Map, Value};
+
+use super::users::{duplicate_upn, USER_RULES};
+use super::{location, require_permission, USER_READ, USER_WRITE};
+use crate::error::GraphError;
+use crate::graph::odata::{collection_response, entity_response, ODataQuery, QueryRules};
+use crate::token::Caller;
+use crate::AppState;
+
+/// Deleted items are returned whole (there is no default property subset) and always carry
+/// their derived type, since the collection is typed as `directoryObject`.
+const DELETED_RULES: QueryRules = QueryRules {
+    default_select: None,
+    ..USER_RULES
+};
+
+fn typed(mut user: Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert(
+        "@odata.type".into(),
+        Value::String("#microsoft.graph.user".into()),
+    );
+    user.remove("@odata.type");
+    out.extend(user);
+    out
+}
+
+/// `GET /directory/deletedItems/microsoft.graph.user`: listing needs the type-cast segment.
+pub async fn list_users(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, &USER_READ)?;
+    let query = ODataQuery::parse(uri.query(), &headers, &DELETED_RULES)?;
+    let items: Vec<Map<String, Value>> = {
+        let tenant = state.tenant();
+        let lag = tenant.behaviour.graph_lag();
+        tenant
+            .directory
+            .deleted_items
+            .list(lag)
+            .into_iter()
+            .cloned()
+            .map(typed)
+            .collect()
+    };
+    let location = location(
+        &state,
+        "/directory/deletedItems/microsoft.graph.user",
+        "directory/deletedItems/microsoft.graph.user",
+    );
+    Ok(Json(collection_response(
+        items,
+        &query,
+        &DELETED_RULES,
+        &location,
+    )))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, &USER_READ)?;
+    let query = ODataQuery::parse(uri.query(), &headers, &DELETED_RULES)?;
+    let item = {
+        let tenant = state.tenant();
+        let lag = tenant.behaviour.graph_lag();
+        tenant.directory.deleted_items.get(&id, lag).cloned()
+    };
+    let item = typed(item.ok_or_else(|| GraphError::not_found(&id))?);
+    let location = location(&state, "/directory/deletedItems", "directory/deletedItems");
+    Ok(Json(entity_response(
+        &item,
+        &query,
+        &DELETED_RULES,
+        &location,
+    )))
+}
+
+/// Permanent deletion: the object, its password and its authentication methods are gone.
+pub async fn purge(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, GraphError> {
+    require_permission(&caller, &USER_WRITE)?;
+    let mut tenant = state.tenant();
+    let directory = &mut tenant.directory;
+    directory
+        .deleted_items
+        .remove(&id)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let key = id.to_ascii_lowercase();
+    directory.deleted_upns.remove(&key);
+    directory.password_hashes.remove(&key);
+    directory.fido2_methods.remove(&key);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST .../restore`: 200 with the restored object; fails while another live object holds
+/// the user's original UPN.
+pub async fn restore(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, &USER_WRITE)?;
+    let restored = {
+        let mut tenant = state.tenant();
+        let directory = &mut tenant.directory;
+        let mut user = directory
+            .deleted_items
+            .get_latest(&id)
+            .cloned()
+            .ok_or_else(|| GraphError::not_found(&id))?;
+        let key = id.to_ascii_lowercase();
+        if let Some(upn) = directory.deleted_upns.get(&key).cloned() {
+            if directory.user_by_upn_latest(&upn).is_some() {
+                return Err(duplicate_upn());
+            }
+            user.insert("userPrincipalName".into(), Value::String(upn));
+        }
+        user.insert("deletedDateTime".into(), Value::Null);
+        directory.deleted_items.remove(&id);
+        directory.deleted_upns.remove(&key);
+        let user_id = user["id"].as_str().unwrap_or(&id).to_owned();
+        directory.users.put(&user_id, user.clone());
+        user
+    };
+    let location = location(&state, "/directory/deletedItems", "directoryObjects");
+    Ok(Json(entity_response(
+        &typed(restored),
+        &ODataQuery::default(),
+        &DELETED_RULES,
+        &location,
+    )))
+}
