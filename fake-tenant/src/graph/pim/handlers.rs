@@ -1,0 +1,993 @@
+//! HTTP surface of the PIM area: query options, permissions and response envelopes around the
+//! model in the sibling modules. Each handler locks the tenant once, without awaiting.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch};
+use axum::{Extension, Json, Router};
+use serde_json::{Map, Value};
+
+use super::assignments::{role_assignment_id, AssignmentRecord, Moment, ScheduleVersion};
+use super::policies::RolePolicy;
+use super::requests::Submission;
+use super::schedule::{format_timestamp, Schedule};
+use super::{PimState, DEFAULT_PROVISIONING_DELAY_MS};
+use crate::error::GraphError;
+use crate::graph::odata::{
+    collection_response, entity_response, CollectionLocation, CompareOp, Filter, Literal,
+    ODataQuery, QueryRules,
+};
+use crate::state::Tenant;
+use crate::token::Caller;
+use crate::AppState;
+
+const DEFINITIONS: &str = "/roleManagement/directory/roleDefinitions";
+const ASSIGNMENTS: &str = "/roleManagement/directory/roleAssignments";
+const REQUESTS: &str = "/roleManagement/directory/roleAssignmentScheduleRequests";
+const SCHEDULES: &str = "/roleManagement/directory/roleAssignmentSchedules";
+const INSTANCES: &str = "/roleManagement/directory/roleAssignmentScheduleInstances";
+const POLICY_ASSIGNMENTS: &str = "/policies/roleManagementPolicyAssignments";
+const POLICIES: &str = "/policies/roleManagementPolicies";
+
+// Application permissions per operation, least privileged first (Graph permission reference).
+const READ_ROLES: &[&str] = &[
+    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.All",
+    "Directory.Read.All",
+    "RoleManagement.ReadWrite.Directory",
+    "Directory.ReadWrite.All",
+];
+const WRITE_ROLES: &[&str] = &["RoleManagement.ReadWrite.Directory"];
+const READ_SCHEDULES: &[&str] = &[
+    "RoleAssignmentSchedule.Read.Directory",
+    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.All",
+    "RoleAssignmentSchedule.ReadWrite.Directory",
+    "RoleManagement.ReadWrite.Directory",
+];
+const WRITE_SCHEDULES: &[&str] = &[
+    "RoleAssignmentSchedule.ReadWrite.Directory",
+    "RoleManagement.ReadWrite.Directory",
+];
+const READ_POLICIES: &[&str] = &[
+    "RoleManagementPolicy.Read.Directory",
+    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.All",
+    "RoleManagementPolicy.ReadWrite.Directory",
+    "RoleManagement.ReadWrite.Directory",
+];
+
+/// Delegated callers act through their directory roles; these two may manage role assignments.
+const ROLE_ADMIN_ROLES: &[&str] = &[
+    "62e90394-69f5-4237-9190-012177145e10", // Global Administrator
+    "e8611ab8-c189-46e8-94e1-60213ab1f814", // Privileged Role Administrator
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(DEFINITIONS, get(list_definitions))
+        .route(&format!("{DEFINITIONS}/{{id}}"), get(get_definition))
+        .route(ASSIGNMENTS, get(list_assignments).post(create_assignment))
+        .route(
+            &format!("{ASSIGNMENTS}/{{id}}"),
+            get(get_assignment).delete(delete_assignment),
+        )
+        .route(REQUESTS, get(list_requests).post(create_request))
+        .route(
+            &format!("{REQUESTS}/{{id}}"),
+            get(get_request)
+                .delete(request_not_modifiable)
+                .patch(request_not_modifiable)
+                .put(request_not_modifiable),
+        )
+        .route(SCHEDULES, get(list_schedules))
+        .route(&format!("{SCHEDULES}/{{id}}"), get(get_schedule))
+        .route(INSTANCES, get(list_instances))
+        .route(POLICY_ASSIGNMENTS, get(list_policy_assignments))
+        .route(&format!("{POLICIES}/{{id}}"), get(get_policy))
+        .route(&format!("{POLICIES}/{{id}}/rules"), get(list_rules))
+        .route(&format!("{POLICIES}/{{id}}/rules/{{rule}}"), get(get_rule))
+}
+
+pub fn admin_routes() -> Router<AppState> {
+    Router::new().route("/pim/state", get(admin_state)).route(
+        "/pim/policies/{policy}/rules/{rule}",
+        patch(admin_patch_rule),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared plumbing
+
+fn query_rules(entity: &'static str) -> QueryRules {
+    QueryRules {
+        entity,
+        default_page_size: 100,
+        max_top: 999,
+        directory_object: false,
+        default_select: None,
+    }
+}
+
+fn location(state: &AppState, path: &str) -> CollectionLocation {
+    CollectionLocation::new(state.base_url(), path, path.trim_start_matches('/'))
+}
+
+fn require_permission(caller: &Caller, permissions: &[&str]) -> Result<(), GraphError> {
+    let has_app_permission = caller
+        .roles
+        .iter()
+        .any(|r| permissions.iter().any(|p| p.eq_ignore_ascii_case(r)));
+    let has_admin_role = caller
+        .directory_roles
+        .iter()
+        .any(|r| ROLE_ADMIN_ROLES.iter().any(|a| a.eq_ignore_ascii_case(r)));
+    if has_app_permission || has_admin_role {
+        Ok(())
+    } else {
+        Err(GraphError::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ))
+    }
+}
+
+fn parse_body(body: &Bytes) -> Result<Map<String, Value>, GraphError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(GraphError::bad_request(
+            "The request body must be a JSON object.",
+        )),
+        Err(_) => Err(GraphError::bad_request(
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        )),
+    }
+}
+
+fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// One `$expand` item: `name` or `name($expand=inner)`.
+struct Expand {
+    name: String,
+    inner: Option<String>,
+}
+
+/// Splits `$expand` at top-level commas and checks each navigation property is one this
+/// entity set expands.
+fn parse_expand(
+    raw: Option<&str>,
+    entity: &str,
+    allowed: &[&str],
+) -> Result<Vec<Expand>, GraphError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let mut items = Vec::new();
+    let mut depth = 0usize;
+    let mut current = String::new();
+    for c in raw.chars().chain(std::iter::once(',')) {
+        match c {
+            '(' => {
+                depth += 1;
+                current.push(c);
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                current.push(c);
+            }
+            ',' if depth == 0 => {
+                let item = std::mem::take(&mut current);
+                let item = item.trim();
+                if item.is_empty() {
+                    continue;
+                }
+                let (name, inner) = match item.split_once('(') {
+                    Some((name, rest)) => {
+                        let options = rest.trim_end_matches(')');
+                        let inner = options
+                            .split(';')
+                            .find_map(|o| o.trim().strip_prefix("$expand="))
+                            .map(str::to_owned);
+                        (name.trim().to_owned(), inner)
+                    }
+                    None => (item.to_owned(), None),
+                };
+                if !allowed.iter().any(|a| a.eq_ignore_ascii_case(&name)) {
+                    return Err(GraphError::new(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        format!(
+                            "Parsing OData Select and Expand failed: Could not find a property named '{name}' on type 'microsoft.graph.{entity}'."
+                        ),
+                    ));
+                }
+                items.push(Expand { name, inner });
+            }
+            _ => current.push(c),
+        }
+    }
+    Ok(items)
+}
+
+fn expands(items: &[Expand], name: &str) -> bool {
+    items.iter().any(|e| e.name.eq_ignore_ascii_case(name))
+}
+
+/// Whether the principal exists and has replicated far enough to be used in an assignment:
+/// users and groups as the directory's readers see them (a principal created moments ago is
+/// not usable yet), service principals and managed identities from the auth seed.
+fn principal_visible(tenant: &Tenant, principal_id: &str) -> bool {
+    principal_json(tenant, principal_id).is_some()
+}
+
+/// The principal as a `directoryObject` for `$expand=principal`.
+fn principal_json(tenant: &Tenant, principal_id: &str) -> Option<Map<String, Value>> {
+    let lag = tenant.behaviour.graph_lag();
+    let pick = |odata_type: &str, object: &Map<String, Value>, keys: &[&str]| {
+        let mut out = Map::new();
+        out.insert("@odata.type".into(), Value::from(odata_type));
+        for key in keys {
+            out.insert(
+                (*key).into(),
+                object.get(*key).cloned().unwrap_or(Value::Null),
+            );
+        }
+        out
+    };
+    if let Some(user) = tenant.directory.users.get(principal_id, lag) {
+        return Some(pick(
+            "#microsoft.graph.user",
+            user,
+            &["id", "displayName", "userPrincipalName"],
+        ));
+    }
+    if let Some(group) = tenant.directory.groups.get(principal_id, lag) {
+        return Some(pick(
+            "#microsoft.graph.group",
+            group,
+            &["id", "displayName"],
+        ));
+    }
+    let id = principal_id.to_ascii_lowercase();
+    let service_principal = tenant
+        .auth
+        .applications
+        .iter()
+        .map(|a| &a.principal)
+        .chain(tenant.auth.managed_identities.iter())
+        .find(|p| p.object_id == id)?;
+    let mut out = Map::new();
+    out.insert(
+        "@odata.type".into(),
+        Value::from("#microsoft.graph.servicePrincipal"),
+    );
+    out.insert(
+        "id".into(),
+        Value::from(service_principal.object_id.clone()),
+    );
+    out.insert(
+        "displayName".into(),
+        Value::from(service_principal.display_name.clone()),
+    );
+    Some(out)
+}
+
+/// Adds `principal` / `roleDefinition` to an assignment-shaped object when expanded.
+fn expand_assignment_like(tenant: &Tenant, object: &mut Map<String, Value>, expand: &[Expand]) {
+    if expands(expand, "principal") {
+        let principal = object["principalId"]
+            .as_str()
+            .and_then(|id| principal_json(tenant, id));
+        object.insert(
+            "principal".into(),
+            principal.map(Value::Object).unwrap_or(Value::Null),
+        );
+    }
+    if expands(expand, "roleDefinition") {
+        let definition = object["roleDefinitionId"]
+            .as_str()
+            .and_then(|id| tenant.pim.role_definition(id))
+            .cloned();
+        object.insert(
+            "roleDefinition".into(),
+            definition.map(Value::Object).unwrap_or(Value::Null),
+        );
+    }
+}
+
+fn provisioning_delay(tenant: &Tenant) -> std::time::Duration {
+    std::time::Duration::from_millis(
+        tenant
+            .behaviour
+            .setting_u64("pim.provisioning_delay_ms", DEFAULT_PROVISIONING_DELAY_MS),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role definitions
+
+async fn list_definitions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_ROLES)?;
+    let rules = query_rules("unifiedRoleDefinition");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    parse_expand(query.expand.as_deref(), rules.entity, &[])?;
+    let tenant = state.tenant();
+    let lag = tenant.behaviour.graph_lag();
+    let items = tenant
+        .pim
+        .definitions
+        .list(lag)
+        .into_iter()
+        .cloned()
+        .collect();
+    Ok(Json(collection_response(
+        items,
+        &query,
+        &rules,
+        &location(&state, DEFINITIONS),
+    )))
+}
+
+async fn get_definition(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_ROLES)?;
+    let rules = query_rules("unifiedRoleDefinition");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let tenant = state.tenant();
+    let lag = tenant.behaviour.graph_lag();
+    let definition = tenant
+        .pim
+        .definitions
+        .get(&id, lag)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    Ok(Json(entity_response(
+        definition,
+        &query,
+        &rules,
+        &location(&state, DEFINITIONS),
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Direct role assignments
+
+impl PimState {
+    /// Assignments in force as readers see them, one per id.
+    fn active_assignments(&self, now: Moment) -> Vec<&AssignmentRecord> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.assignments
+            .iter()
+            .rev()
+            .filter(|a| a.active(now))
+            .filter(|a| seen.insert(a.id.to_ascii_lowercase()))
+            .collect()
+    }
+}
+
+async fn list_assignments(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_ROLES)?;
+    let rules = query_rules("unifiedRoleAssignment");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let expand = parse_expand(
+        query.expand.as_deref(),
+        rules.entity,
+        &["principal", "roleDefinition"],
+    )?;
+    let tenant = state.tenant();
+    let now = Moment::now();
+    let items = tenant
+        .pim
+        .active_assignments(now)
+        .into_iter()
+        .map(|a| {
+            let mut object = a.role_assignment_json();
+            expand_assignment_like(&tenant, &mut object, &expand);
+            object
+        })
+        .collect();
+    Ok(Json(collection_response(
+        items,
+        &query,
+        &rules,
+        &location(&state, ASSIGNMENTS),
+    )))
+}
+
+async fn get_assignment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_ROLES)?;
+    let rules = query_rules("unifiedRoleAssignment");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let expand = parse_expand(
+        query.expand.as_deref(),
+        rules.entity,
+        &["principal", "roleDefinition"],
+    )?;
+    let tenant = state.tenant();
+    let record = tenant
+        .pim
+        .active_assignments(Moment::now())
+        .into_iter()
+        .find(|a| a.id.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let mut object = record.role_assignment_json();
+    expand_assignment_like(&tenant, &mut object, &expand);
+    Ok(Json(entity_response(
+        &object,
+        &query,
+        &rules,
+        &location(&state, ASSIGNMENTS),
+    )))
+}
+
+/// `POST /roleManagement/directory/roleAssignments`: a permanent active assignment made outside
+/// PIM, so no PIM policy applies. It is visible after the directory's replication lag.
+async fn create_assignment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, GraphError> {
+    require_permission(&caller, WRITE_ROLES)?;
+    let body = parse_body(&body)?;
+    let field = |name: &str| -> Result<String, GraphError> {
+        body.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                GraphError::bad_request(format!("The request property '{name}' is required."))
+            })
+    };
+    let principal_id = field("principalId")?;
+    let role_input = field("roleDefinitionId")?;
+    let scope = match body.get("directoryScopeId").and_then(Value::as_str) {
+        Some(scope) if scope.starts_with('/') => scope.to_owned(),
+        _ => {
+            return Err(GraphError::bad_request(
+                "Either directoryScopeId or appScopeId must be specified; use '/' for the whole tenant.",
+            ))
+        }
+    };
+    let mut tenant = state.tenant();
+    let role_definition_id = tenant
+        .pim
+        .role_definition_id(&role_input)
+        .ok_or_else(|| GraphError::not_found(&role_input))?;
+    // A principal created moments ago is not usable yet: Graph answers 404 for it
+    // (terraform-provider-azuread#1035), and callers retry.
+    if !principal_visible(&tenant, &principal_id) {
+        return Err(GraphError::not_found(&principal_id));
+    }
+    let now = Moment::now();
+    if tenant.pim.assignments.iter().any(|a| {
+        a.matches(&principal_id, &role_definition_id, &scope) && a.exists_for_writers(now.wall)
+    }) {
+        return Err(GraphError::bad_request(
+            "A conflicting object with one or more of the specified property values is present in the directory.",
+        ));
+    }
+    let lag = tenant.behaviour.graph_lag();
+    let id = role_assignment_id(&role_definition_id, &principal_id, &scope);
+    let record = AssignmentRecord {
+        id: id.clone(),
+        principal_id,
+        role_definition_id,
+        directory_scope_id: scope,
+        schedule_id: id.clone(),
+        created_using: id,
+        created: now.wall,
+        versions: vec![ScheduleVersion {
+            effective_at: now.instant + lag,
+            modified: now.wall,
+            schedule: Schedule::permanent_from(now.wall),
+        }],
+        removal_at: None,
+    };
+    let object = record.role_assignment_json();
+    tenant.pim.assignments.push(record);
+    drop(tenant);
+    let rules = query_rules("unifiedRoleAssignment");
+    Ok(created(entity_response(
+        &object,
+        &ODataQuery::default(),
+        &rules,
+        &location(&state, ASSIGNMENTS),
+    )))
+}
+
+async fn delete_assignment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, GraphError> {
+    require_permission(&caller, WRITE_ROLES)?;
+    let mut tenant = state.tenant();
+    let lag = tenant.behaviour.graph_lag();
+    let now = Moment::now();
+    let record = tenant
+        .pim
+        .assignments
+        .iter_mut()
+        .find(|a| a.id.eq_ignore_ascii_case(&id) && a.exists_for_writers(now.wall))
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    record.removal_at = Some(now.instant + lag);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedule requests
+
+async fn create_request(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, GraphError> {
+    require_permission(&caller, WRITE_SCHEDULES)?;
+    let body = parse_body(&body)?;
+    let mut tenant = state.tenant();
+    let principal_visible = body
+        .get("principalId")
+        .and_then(Value::as_str)
+        .is_some_and(|id| principal_visible(&tenant, id));
+    let submission = Submission {
+        body: &body,
+        principal_visible,
+        caller_app_id: &caller.app_id,
+        now: Moment::now(),
+        provisioning_delay: provisioning_delay(&tenant),
+        replication_lag: tenant.behaviour.graph_lag(),
+    };
+    let answer = tenant.pim.submit_request(submission)?;
+    drop(tenant);
+    Ok(created(entity_response(
+        &answer,
+        &ODataQuery::default(),
+        &query_rules("unifiedRoleAssignmentScheduleRequest"),
+        &location(&state, REQUESTS),
+    )))
+}
+
+async fn list_requests(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_SCHEDULES)?;
+    let rules = query_rules("unifiedRoleAssignmentScheduleRequest");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let expand = parse_expand(
+        query.expand.as_deref(),
+        rules.entity,
+        &["principal", "roleDefinition"],
+    )?;
+    let tenant = state.tenant();
+    let now = Moment::now();
+    let items = tenant
+        .pim
+        .requests
+        .iter()
+        .filter(|r| r.visible_at <= now.instant)
+        .map(|r| {
+            let mut object = r.to_json(now.instant);
+            expand_assignment_like(&tenant, &mut object, &expand);
+            object
+        })
+        .collect();
+    Ok(Json(collection_response(
+        items,
+        &query,
+        &rules,
+        &location(&state, REQUESTS),
+    )))
+}
+
+async fn get_request(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_SCHEDULES)?;
+    let rules = query_rules("unifiedRoleAssignmentScheduleRequest");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let expand = parse_expand(
+        query.expand.as_deref(),
+        rules.entity,
+        &["principal", "roleDefinition"],
+    )?;
+    let tenant = state.tenant();
+    let now = Moment::now();
+    let request = tenant
+        .pim
+        .requests
+        .iter()
+        .find(|r| r.id().eq_ignore_ascii_case(&id) && r.visible_at <= now.instant)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let mut object = request.to_json(now.instant);
+    expand_assignment_like(&tenant, &mut object, &expand);
+    Ok(Json(entity_response(
+        &object,
+        &query,
+        &rules,
+        &location(&state, REQUESTS),
+    )))
+}
+
+/// Requests are a log: they cannot be updated or deleted (facts file). Graph answers methods a
+/// target does not support like this.
+async fn request_not_modifiable(Extension(caller): Extension<Caller>) -> GraphError {
+    if let Err(denied) = require_permission(&caller, WRITE_SCHEDULES) {
+        return denied;
+    }
+    GraphError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Request_BadRequest",
+        "Specified HTTP method is not allowed for the request target.",
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedules and instances
+
+async fn list_schedules(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_SCHEDULES)?;
+    let rules = query_rules("unifiedRoleAssignmentSchedule");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let expand = parse_expand(
+        query.expand.as_deref(),
+        rules.entity,
+        &["principal", "roleDefinition"],
+    )?;
+    let tenant = state.tenant();
+    let now = Moment::now();
+    let items = tenant
+        .pim
+        .assignments
+        .iter()
+        .filter(|a| a.schedule_visible(now))
+        .map(|a| {
+            let mut object = a.schedule_json(now.instant);
+            expand_assignment_like(&tenant, &mut object, &expand);
+            object
+        })
+        .collect();
+    Ok(Json(collection_response(
+        items,
+        &query,
+        &rules,
+        &location(&state, SCHEDULES),
+    )))
+}
+
+async fn get_schedule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_SCHEDULES)?;
+    let rules = query_rules("unifiedRoleAssignmentSchedule");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let expand = parse_expand(
+        query.expand.as_deref(),
+        rules.entity,
+        &["principal", "roleDefinition"],
+    )?;
+    let tenant = state.tenant();
+    let now = Moment::now();
+    let record = tenant
+        .pim
+        .assignments
+        .iter()
+        .find(|a| a.schedule_id.eq_ignore_ascii_case(&id) && a.schedule_visible(now))
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let mut object = record.schedule_json(now.instant);
+    expand_assignment_like(&tenant, &mut object, &expand);
+    Ok(Json(entity_response(
+        &object,
+        &query,
+        &rules,
+        &location(&state, SCHEDULES),
+    )))
+}
+
+async fn list_instances(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_SCHEDULES)?;
+    let rules = query_rules("unifiedRoleAssignmentScheduleInstance");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let expand = parse_expand(
+        query.expand.as_deref(),
+        rules.entity,
+        &["principal", "roleDefinition"],
+    )?;
+    let tenant = state.tenant();
+    let now = Moment::now();
+    let items = tenant
+        .pim
+        .active_assignments(now)
+        .into_iter()
+        .map(|a| {
+            let mut object = a.instance_json(now.instant);
+            expand_assignment_like(&tenant, &mut object, &expand);
+            object
+        })
+        .collect();
+    Ok(Json(collection_response(
+        items,
+        &query,
+        &rules,
+        &location(&state, INSTANCES),
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+/// The `eq` comparisons of a conjunction (`a eq 'x' and b eq 'y'`), by lower-cased property.
+fn equality_terms(filter: &Filter, out: &mut Vec<(String, String)>) -> bool {
+    match filter {
+        Filter::And(a, b) => equality_terms(a, out) && equality_terms(b, out),
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: Literal::String(v),
+        } => {
+            out.push((path.to_ascii_lowercase(), v.clone()));
+            true
+        }
+        _ => false,
+    }
+}
+
+fn scope_filter_required() -> GraphError {
+    GraphError::new(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        "The $filter query option must name the scope: scopeId eq '/' and scopeType eq 'DirectoryRole' (optionally and roleDefinitionId eq '<id>').",
+    )
+}
+
+fn policy_json(policy: &RolePolicy, expand: Option<&Expand>) -> Map<String, Value> {
+    let with_rules = expand
+        .and_then(|e| e.inner.as_deref())
+        .is_some_and(|inner| {
+            inner
+                .split(',')
+                .any(|i| i.trim().eq_ignore_ascii_case("rules"))
+        });
+    policy.to_json(with_rules)
+}
+
+/// `GET /policies/roleManagementPolicyAssignments`: the service requires the scope filter; it
+/// answers for Entra roles (`scopeType` `DirectoryRole`, or `Directory` in older examples) at
+/// scope `/`. Other scopes (PIM for groups) have no policies in this tenant.
+async fn list_policy_assignments(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_POLICIES)?;
+    let rules = query_rules("unifiedRoleManagementPolicyAssignment");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let expand = parse_expand(query.expand.as_deref(), rules.entity, &["policy"])?;
+    let mut terms = Vec::new();
+    let conjunction = query
+        .filter
+        .as_ref()
+        .is_some_and(|f| equality_terms(f, &mut terms));
+    let term = |name: &str| {
+        terms
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (Some(scope_id), Some(scope_type)) = (term("scopeid"), term("scopetype")) else {
+        return Err(scope_filter_required());
+    };
+    if !conjunction {
+        return Err(scope_filter_required());
+    }
+    let entra_roles = ["DirectoryRole", "Directory"]
+        .iter()
+        .find(|t| t.eq_ignore_ascii_case(scope_type))
+        .copied();
+    let tenant = state.tenant();
+    let items = match entra_roles {
+        Some(spelling) if scope_id == "/" => tenant
+            .pim
+            .policies
+            .all()
+            .map(|p| {
+                let mut object = p.assignment_json(spelling);
+                if let Some(e) = expand
+                    .iter()
+                    .find(|e| e.name.eq_ignore_ascii_case("policy"))
+                {
+                    object.insert("policy".into(), Value::Object(policy_json(p, Some(e))));
+                }
+                object
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Json(collection_response(
+        items,
+        &query,
+        &rules,
+        &location(&state, POLICY_ASSIGNMENTS),
+    )))
+}
+
+async fn get_policy(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_POLICIES)?;
+    let rules = query_rules("unifiedRoleManagementPolicy");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let expand = parse_expand(
+        query.expand.as_deref(),
+        rules.entity,
+        &["rules", "effectiveRules"],
+    )?;
+    let tenant = state.tenant();
+    let policy = tenant
+        .pim
+        .policies
+        .get(&id)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let mut object = policy.to_json(expands(&expand, "rules"));
+    if expands(&expand, "effectiveRules") {
+        // No inheritance from an organization default here: effective rules are the rules.
+        object.insert(
+            "effectiveRules".into(),
+            Value::Array(policy.rules.iter().cloned().map(Value::Object).collect()),
+        );
+    }
+    Ok(Json(entity_response(
+        &object,
+        &query,
+        &rules,
+        &location(&state, POLICIES),
+    )))
+}
+
+async fn list_rules(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_POLICIES)?;
+    let rules = query_rules("unifiedRoleManagementPolicyRule");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let tenant = state.tenant();
+    let policy = tenant
+        .pim
+        .policies
+        .get(&id)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let path = format!("{POLICIES}/{}/rules", policy.id());
+    Ok(Json(collection_response(
+        policy.rules.clone(),
+        &query,
+        &rules,
+        &CollectionLocation::new(
+            state.base_url(),
+            path,
+            format!("policies/roleManagementPolicies('{}')/rules", policy.id()),
+        ),
+    )))
+}
+
+async fn get_rule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, rule_id)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    require_permission(&caller, READ_POLICIES)?;
+    let rules = query_rules("unifiedRoleManagementPolicyRule");
+    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let tenant = state.tenant();
+    let policy = tenant
+        .pim
+        .policies
+        .get(&id)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let rule = policy
+        .rule(&rule_id)
+        .ok_or_else(|| GraphError::not_found(&rule_id))?;
+    Ok(Json(entity_response(
+        rule,
+        &query,
+        &rules,
+        &CollectionLocation::new(
+            state.base_url(),
+            format!("{POLICIES}/{}/rules", policy.id()),
+            format!("policies/roleManagementPolicies('{}')/rules", policy.id()),
+        ),
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin API
+
+async fn admin_state(State(state): State<AppState>) -> Json<Value> {
+    Json(state.tenant().pim.dump())
+}
+
+/// `PATCH /_fake/pim/policies/{policy}/rules/{rule}`: a JSON merge patch on one rule, the way
+/// an administrator changes role settings in the portal. (Graph's own `PATCH .../rules/{id}`
+/// is outside the subset.)
+async fn admin_patch_rule(
+    State(state): State<AppState>,
+    Path((policy_id, rule_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, GraphError> {
+    let patch = parse_body(&body)?;
+    let mut tenant = state.tenant();
+    let policy = tenant
+        .pim
+        .policies
+        .get_mut(&policy_id)
+        .ok_or_else(|| GraphError::not_found(&policy_id))?;
+    let rule = policy
+        .rule_mut(&rule_id)
+        .ok_or_else(|| GraphError::not_found(&rule_id))?;
+    let mut value = Value::Object(std::mem::take(rule));
+    crate::seed::merge_patch(&mut value, &Value::Object(patch));
+    *rule = match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    policy.policy.insert(
+        "lastModifiedDateTime".into(),
+        Value::from(format_timestamp(time::OffsetDateTime::now_utc())),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}

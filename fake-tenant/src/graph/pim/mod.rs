@@ -1,0 +1,245 @@
+//! Role definitions, direct role assignments, PIM schedule requests / schedules / instances and
+//! PIM policies (`/roleManagement/directory/...`, `/policies/roleManagementPolic...`).
+//!
+//! Shapes follow `specs/msgraph/v1.0-breakglass-subset.json`; status codes, error codes and the
+//! asynchronous provisioning follow `specs/msgraph/v1.0-breakglass-facts.md` ("PIM active
+//! assignments", "PIM schedules and instances", "Directory role assignments and definitions",
+//! "PIM policies"). Knobs: `pim.provisioning_delay_ms` (see fake-tenant/README.md).
+
+mod assignments;
+mod handlers;
+mod policies;
+mod requests;
+mod schedule;
+
+use std::collections::BTreeSet;
+use std::time::{Duration as StdDuration, Instant};
+
+use axum::Router;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+use crate::state::Collection;
+use crate::AppState;
+
+use assignments::{role_assignment_id, AssignmentRecord, Moment, ScheduleVersion};
+use policies::PolicyStore;
+use requests::RequestRecord;
+use schedule::{parse_timestamp, Schedule};
+
+/// How long a PIM request takes to provision when `pim.provisioning_delay_ms` is not set.
+/// Entra usually needs a few seconds; two keep tests quick while still exercising the wait.
+pub const DEFAULT_PROVISIONING_DELAY_MS: u64 = 2000;
+
+#[derive(Default)]
+pub struct PimState {
+    /// Built-in role definitions as Graph returns them (seeded, read-only).
+    definitions: Collection,
+    /// Lower-cased ids of the roles Microsoft labels PRIVILEGED. `isPrivileged` is not in the
+    /// v1.0 subset, so this stays internal and drives `holds_privileged_role`.
+    privileged_roles: BTreeSet<String>,
+    /// Every active assignment, however made (direct POST, PIM request, seed).
+    assignments: Vec<AssignmentRecord>,
+    requests: Vec<RequestRecord>,
+    policies: PolicyStore,
+}
+
+impl PimState {
+    /// Reads the seed's `pim` part: `roleDefinitions` (with an internal `privileged` flag),
+    /// `roleAssignments` (permanent unless `endDateTime` is given) and `policies` (see
+    /// `PolicyStore::from_seed`).
+    pub fn from_seed(seed: &Value) -> Result<Self, String> {
+        let mut state = PimState::default();
+        for definition in seed["roleDefinitions"].as_array().into_iter().flatten() {
+            let id = definition["id"]
+                .as_str()
+                .ok_or("pim.roleDefinitions[].id must be a string")?;
+            let display_name = definition["displayName"]
+                .as_str()
+                .ok_or_else(|| format!("pim.roleDefinitions[{id}].displayName must be a string"))?;
+            if definition["privileged"].as_bool().unwrap_or(false) {
+                state.privileged_roles.insert(id.to_ascii_lowercase());
+            }
+            let permissions: Vec<Value> = definition["allowedResourceActions"]
+                .as_array()
+                .map(|actions| {
+                    vec![json!({
+                        "allowedResourceActions": actions,
+                        "excludedResourceActions": [],
+                        "condition": null,
+                    })]
+                })
+                .unwrap_or_default();
+            let value = json!({
+                "id": id,
+                "displayName": display_name,
+                "description": definition["description"],
+                "isBuiltIn": definition["isBuiltIn"].as_bool().unwrap_or(true),
+                "isEnabled": true,
+                // Built-in roles: the id is the template id (facts file).
+                "templateId": id,
+                "version": "1",
+                "resourceScopes": ["/"],
+                "rolePermissions": permissions,
+            });
+            state.definitions.seed(id, assignments::object(value));
+        }
+
+        let seeded_at = Moment {
+            instant: Instant::now() - StdDuration::from_secs(3600),
+            wall: OffsetDateTime::now_utc() - time::Duration::days(30),
+        };
+        for entry in seed["roleAssignments"].as_array().into_iter().flatten() {
+            let principal_id = entry["principalId"]
+                .as_str()
+                .ok_or("pim.roleAssignments[].principalId must be a string")?;
+            let role = entry["roleDefinitionId"]
+                .as_str()
+                .ok_or("pim.roleAssignments[].roleDefinitionId must be a string")?;
+            let role = state.role_definition_id(role).ok_or_else(|| {
+                format!("pim.roleAssignments[]: role definition {role} is not seeded")
+            })?;
+            let scope = entry["directoryScopeId"].as_str().unwrap_or("/").to_owned();
+            let id = entry["id"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| role_assignment_id(&role, principal_id, &scope));
+            let start = entry["startDateTime"]
+                .as_str()
+                .and_then(parse_timestamp)
+                .unwrap_or(seeded_at.wall);
+            let schedule = match entry["endDateTime"].as_str() {
+                Some(end) => Schedule {
+                    start,
+                    expiration: schedule::Expiration::AfterDateTime(
+                        parse_timestamp(end).ok_or_else(|| {
+                            format!("pim.roleAssignments[]: endDateTime '{end}' is not RFC 3339")
+                        })?,
+                    ),
+                },
+                None => Schedule::permanent_from(start),
+            };
+            state.assignments.push(AssignmentRecord {
+                schedule_id: id.clone(),
+                created_using: id.clone(),
+                id,
+                principal_id: principal_id.to_owned(),
+                role_definition_id: role,
+                directory_scope_id: scope,
+                created: seeded_at.wall,
+                versions: vec![ScheduleVersion {
+                    effective_at: seeded_at.instant,
+                    modified: seeded_at.wall,
+                    schedule,
+                }],
+                removal_at: None,
+            });
+        }
+
+        let role_ids: Vec<String> = state
+            .definitions
+            .list_latest()
+            .iter()
+            .filter_map(|d| d["id"].as_str().map(str::to_owned))
+            .collect();
+        state.policies = PolicyStore::from_seed(&seed["policies"], &role_ids)?;
+        Ok(state)
+    }
+
+    /// A seed-compatible snapshot (`from_seed(dump())` restores definitions, assignments in
+    /// force and policies) plus the schedule requests, for inspection.
+    pub fn dump(&self) -> Value {
+        let now = Moment::now();
+        let definitions: Vec<Value> = self
+            .definitions
+            .list_latest()
+            .into_iter()
+            .map(|d| {
+                let id = d["id"].as_str().unwrap_or_default();
+                json!({
+                    "id": id,
+                    "displayName": d["displayName"],
+                    "description": d["description"],
+                    "isBuiltIn": d["isBuiltIn"],
+                    "privileged": self.privileged_roles.contains(&id.to_ascii_lowercase()),
+                    "allowedResourceActions": d["rolePermissions"][0]["allowedResourceActions"],
+                })
+            })
+            .collect();
+        let assignments: Vec<Value> = self
+            .assignments
+            .iter()
+            .filter(|a| a.exists_for_writers(now.wall))
+            .map(|a| {
+                let schedule = a.latest_schedule();
+                json!({
+                    "id": a.id,
+                    "principalId": a.principal_id,
+                    "roleDefinitionId": a.role_definition_id,
+                    "directoryScopeId": a.directory_scope_id,
+                    "startDateTime": schedule::format_timestamp(schedule.start),
+                    "endDateTime": schedule.end().map(schedule::format_timestamp),
+                })
+            })
+            .collect();
+        let requests: Vec<Value> = self
+            .requests
+            .iter()
+            .map(|r| Value::Object(r.to_json(now.instant)))
+            .collect();
+        json!({
+            "roleDefinitions": definitions,
+            "roleAssignments": assignments,
+            "policies": self.policies.dump(),
+            "roleAssignmentScheduleRequests": requests,
+        })
+    }
+
+    /// Whether the principal holds, right now, a role Microsoft labels privileged (Global
+    /// Administrator, Privileged Role Administrator, ...). DIRECTORY uses it for the
+    /// privileged-user write protection.
+    pub fn holds_privileged_role(&self, principal_id: &str) -> bool {
+        self.directory_roles_of(principal_id)
+            .iter()
+            .any(|role| self.privileged_roles.contains(&role.to_ascii_lowercase()))
+    }
+
+    /// Role definition ids of the directory roles the principal holds right now (assignments
+    /// that are provisioned, not removed and inside their schedule window).
+    pub fn directory_roles_of(&self, principal_id: &str) -> Vec<String> {
+        let now = Moment::now();
+        let mut roles: Vec<String> = self
+            .assignments
+            .iter()
+            .filter(|a| a.principal_id.eq_ignore_ascii_case(principal_id) && a.active(now))
+            .map(|a| a.role_definition_id.clone())
+            .collect();
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+
+    /// The canonical id of a role definition, matching case-insensitively.
+    fn role_definition_id(&self, id: &str) -> Option<String> {
+        self.definitions
+            .get_latest(id)
+            .and_then(|d| d["id"].as_str())
+            .map(str::to_owned)
+    }
+
+    fn role_definition(&self, id: &str) -> Option<&Map<String, Value>> {
+        self.definitions.get_latest(id)
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    handlers::routes()
+}
+
+/// Test-only admin routes for this area, mounted under `/_fake/`.
+pub fn admin_routes() -> Router<AppState> {
+    handlers::admin_routes()
+}
+
+#[cfg(test)]
+mod tests;
