@@ -25,14 +25,16 @@ pub use state::AppState;
 /// admin API under `/_fake/`. Cross-cutting behaviours (request log, faults, throttling,
 /// latency, spec validation, bearer checks) are layered here so handlers stay about semantics.
 pub fn app(state: AppState) -> Router {
-    let graph = graph::routes().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        token::require_graph_token,
-    ));
-    let arm = arm::routes().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        token::require_arm_token,
-    ));
+    let graph = graph::routes().merge(token::graph_routes()).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), token::require_graph_token),
+    );
+    let arm =
+        arm::routes()
+            .merge(token::arm_routes())
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                token::require_arm_token,
+            ));
     Router::new()
         .merge(token::routes())
         .nest("/v1.0", graph)

@@ -1022,6 +1022,40 @@ pub fn admin_routes() -> Router<AppState> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Identity-bound endpoints served behind the bearer checks
+
+/// `GET /v1.0/me`: app-only tokens have no signed-in user, and Graph says so with a 400.
+async fn graph_me() -> Response {
+    GraphError::new(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        "/me request is only valid with delegated authentication flow.",
+    )
+    .into_response()
+}
+
+/// Graph routes owned by the identity layer (mounted under `/v1.0`).
+pub fn graph_routes() -> Router<AppState> {
+    Router::new().route("/me", get(graph_me))
+}
+
+/// `GET /tenants?api-version=…`: the tenants the caller can reach through ARM (this one).
+async fn arm_tenants(State(state): State<AppState>) -> Json<Value> {
+    let tenant = state.tenant();
+    Json(json!({"value": [{
+        "id": format!("/tenants/{}", tenant.tenant_id),
+        "tenantId": tenant.tenant_id,
+        "displayName": tenant.display_name,
+        "tenantCategory": "Home",
+    }]}))
+}
+
+/// ARM routes owned by the identity layer.
+pub fn arm_routes() -> Router<AppState> {
+    Router::new().route("/tenants", get(arm_tenants))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Bearer checks
 
 /// Why a bearer token was refused.

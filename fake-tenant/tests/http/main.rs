@@ -1,0 +1,7 @@
+//! HTTP-level tests of the emulated tenant: one binary (fast linking), one module per area.
+//! Every test serves `app(state)` in-process on 127.0.0.1:0 through `common::TestTenant`.
+
+mod common;
+
+mod behaviour;
+mod token;
