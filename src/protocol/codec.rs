@@ -34,7 +34,9 @@ pub fn decode_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
     msgpack::decode(bytes, ty)
 }
 
-/// Encodes `value` as a msgpack DynamicValue of type `ty`, byte-compatible with cty.
+/// Encodes `value` as a msgpack DynamicValue of type `ty` in cty's format. The bytes match
+/// cty's except that an integral `Number::Float` stays a float64 where cty would write an int;
+/// Terraform compares numbers by value, so both read back as the same number.
 pub fn encode_msgpack(value: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
     msgpack::encode(value, ty)
 }
