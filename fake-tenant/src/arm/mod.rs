@@ -109,6 +109,7 @@ impl ArmState {
                 collection.seed(&id.to_ascii_lowercase(), object(resource, part)?);
             }
         }
+        arm.signins = array(seed, "signins")?.to_vec();
         Ok(arm)
     }
 
