@@ -3,5 +3,6 @@
 
 mod common;
 
+mod arm;
 mod behaviour;
 mod token;
