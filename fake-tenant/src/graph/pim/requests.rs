@@ -18,24 +18,25 @@ use super::schedule::{format_timestamp, Schedule};
 use super::PimState;
 use crate::error::GraphError;
 
-/// The request actions PIM defines (`unifiedRoleScheduleRequestActions`).
+/// The admin actions of `unifiedRoleScheduleRequestActions` (the self actions need a signed-in
+/// user with an eligibility, which the emulated tenant does not model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    AdminAssign,
-    AdminUpdate,
-    AdminRemove,
-    AdminExtend,
-    AdminRenew,
+    Assign,
+    Update,
+    Remove,
+    Extend,
+    Renew,
 }
 
 impl Action {
     fn parse(text: &str) -> Result<Self, GraphError> {
         match text {
-            "adminAssign" => Ok(Action::AdminAssign),
-            "adminUpdate" => Ok(Action::AdminUpdate),
-            "adminRemove" => Ok(Action::AdminRemove),
-            "adminExtend" => Ok(Action::AdminExtend),
-            "adminRenew" => Ok(Action::AdminRenew),
+            "adminAssign" => Ok(Action::Assign),
+            "adminUpdate" => Ok(Action::Update),
+            "adminRemove" => Ok(Action::Remove),
+            "adminExtend" => Ok(Action::Extend),
+            "adminRenew" => Ok(Action::Renew),
             // Self actions need a signed-in user holding an eligibility; the emulator's
             // callers are applications and it has no eligibilities, so say so plainly.
             "selfActivate" | "selfDeactivate" | "selfExtend" | "selfRenew" => {
@@ -51,11 +52,11 @@ impl Action {
 
     fn as_str(self) -> &'static str {
         match self {
-            Action::AdminAssign => "adminAssign",
-            Action::AdminUpdate => "adminUpdate",
-            Action::AdminRemove => "adminRemove",
-            Action::AdminExtend => "adminExtend",
-            Action::AdminRenew => "adminRenew",
+            Action::Assign => "adminAssign",
+            Action::Update => "adminUpdate",
+            Action::Remove => "adminRemove",
+            Action::Extend => "adminExtend",
+            Action::Renew => "adminRenew",
         }
     }
 }
@@ -187,7 +188,7 @@ impl PimState {
         if !s.principal_visible {
             return Err(GraphError::not_found(&principal_id));
         }
-        let schedule = if action == Action::AdminRemove {
+        let schedule = if action == Action::Remove {
             None
         } else {
             Some(
@@ -200,14 +201,10 @@ impl PimState {
                 && a.exists_for_writers(s.now.wall)
         });
         match (action, existing) {
-            (Action::AdminAssign, Some(_)) => return Err(role_assignment_exists()),
-            (
-                Action::AdminUpdate
-                | Action::AdminRemove
-                | Action::AdminExtend
-                | Action::AdminRenew,
-                None,
-            ) => return Err(role_assignment_does_not_exist()),
+            (Action::Assign, Some(_)) => return Err(role_assignment_exists()),
+            (Action::Update | Action::Remove | Action::Extend | Action::Renew, None) => {
+                return Err(role_assignment_does_not_exist())
+            }
             _ => {}
         }
         if let Some(schedule) = &schedule {
@@ -244,7 +241,7 @@ impl PimState {
             "approvalId": null,
             "customData": null,
         }));
-        let (pending_status, final_status) = if action == Action::AdminRemove {
+        let (pending_status, final_status) = if action == Action::Remove {
             ("PendingRevocation", "Revoked")
         } else {
             ("PendingProvisioning", "Provisioned")
