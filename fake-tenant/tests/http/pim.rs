@@ -64,11 +64,15 @@ async fn list(t: &TestTenant, path: &str) -> Vec<Value> {
 }
 
 /// Polls a schedule request until it reaches `status` (the emulator provisions lazily after
-/// `pim.provisioning_delay_ms`); gives up after 15 seconds.
+/// `pim.provisioning_delay_ms`); a 404 means the request has not replicated yet. Gives up
+/// after 150 polls.
 async fn wait_for_request_status(t: &TestTenant, id: &str, status: &str) -> Value {
     for _ in 0..150 {
         let (code, body) = get(t, &format!("{REQUESTS}/{id}")).await;
-        assert_eq!(code, StatusCode::OK, "{body}");
+        assert!(
+            code == StatusCode::OK || code == StatusCode::NOT_FOUND,
+            "{code}: {body}"
+        );
         if body["status"] == json!(status) {
             return body;
         }
@@ -606,4 +610,130 @@ async fn callers_without_role_management_permissions_are_denied() {
         let body = json_body(response).await;
         assert_eq!(error_code(&body), "Authorization_RequestDenied");
     }
+}
+
+/// A user created moments ago is not yet usable as a principal (facts §2 "consistency"):
+/// PIM answers 404 until the directory has replicated it, and a caller that retries wins.
+#[tokio::test]
+async fn a_principal_that_has_not_replicated_yet_is_not_found_until_it_has() {
+    let t = TestTenant::start().await;
+    t.set_settings(json!({"graph.replication_lag_ms": 1500, "pim.provisioning_delay_ms": 0}))
+        .await;
+    let (status, user) = post(
+        &t,
+        "/users",
+        &json!({
+            "accountEnabled": true,
+            "displayName": "Emergency Access 01",
+            "mailNickname": "ea01",
+            "userPrincipalName": "ea01@contoso.onmicrosoft.com",
+            "passwordProfile": {"password": "Tr0ub4dor&3-horse-battery", "forceChangePasswordNextSignIn": false}
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let body = assign_body(&user_id, GLOBAL_ADMIN, json!({"type": "noExpiration"}));
+
+    let (status, first) = post(&t, REQUESTS, &body).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{first}");
+    assert_eq!(error_code(&first), "Request_ResourceNotFound");
+
+    let mut attempts = 1;
+    let accepted = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        attempts += 1;
+        let (status, answer) = post(&t, REQUESTS, &body).await;
+        if status == StatusCode::CREATED {
+            break answer;
+        }
+        assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+        assert!(attempts < 60, "the user never replicated");
+    };
+    wait_for_request_status(&t, accepted["id"].as_str().unwrap(), "Provisioned").await;
+    // The request log shows the rejected attempts before the accepted one.
+    let posts = t
+        .requests(&format!("?method=POST&path=/v1.0{REQUESTS}"))
+        .await;
+    assert_eq!(posts.len(), attempts, "{posts:?}");
+}
+
+#[tokio::test]
+async fn the_seeded_emergency_account_holds_global_administrator() {
+    let t = TestTenant::start().await;
+    let legacy = "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e05";
+    let holders = list(
+        &t,
+        &format!(
+            "/roleManagement/directory/roleAssignments?{}&$expand=principal",
+            filter("roleDefinitionId", GLOBAL_ADMIN)
+        ),
+    )
+    .await;
+    let legacy_assignment = holders
+        .iter()
+        .find(|a| a["principalId"] == json!(legacy))
+        .expect("emergency-legacy is a Global Administrator");
+    assert_eq!(
+        legacy_assignment["principal"]["userPrincipalName"],
+        json!("emergency-legacy@contoso.onmicrosoft.com")
+    );
+    let instances = list(
+        &t,
+        &format!(
+            "/roleManagement/directory/roleAssignmentScheduleInstances?{}",
+            filter("principalId", legacy)
+        ),
+    )
+    .await;
+    assert_eq!(instances.len(), 1);
+    assert_eq!(instances[0]["endDateTime"], Value::Null);
+}
+
+/// The directory's privileged-user protection reads PIM: once a Global Administrator
+/// assignment is provisioned, an app with only `User.ReadWrite.All` may no longer change the
+/// user's sensitive properties.
+#[tokio::test]
+async fn a_provisioned_global_administrator_is_protected_from_user_administrators_apps() {
+    let t = TestTenant::start().await;
+    t.set_settings(json!({"pim.provisioning_delay_ms": 0}))
+        .await;
+    let erin = "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e06";
+    let helpdesk_token = json_body(
+        t.token_request(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", HELPDESK_APP),
+            ("client_secret", HELPDESK_SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .await,
+    )
+    .await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let disable = || {
+        t.http
+            .patch(t.url(&format!("/v1.0/users/{erin}")))
+            .bearer_auth(&helpdesk_token)
+            .json(&json!({"accountEnabled": true}))
+            .send()
+    };
+    assert_eq!(disable().await.unwrap().status(), StatusCode::NO_CONTENT);
+
+    let (status, request) = post(
+        &t,
+        REQUESTS,
+        &assign_body(erin, GLOBAL_ADMIN, json!({"type": "noExpiration"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{request}");
+    wait_for_request_status(&t, request["id"].as_str().unwrap(), "Provisioned").await;
+
+    let denied = disable().await.unwrap();
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        error_code(&json_body(denied).await),
+        "Authorization_RequestDenied"
+    );
 }

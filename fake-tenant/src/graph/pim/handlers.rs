@@ -261,6 +261,8 @@ fn principal_json(tenant: &Tenant, principal_id: &str) -> Option<Map<String, Val
         .map(|a| &a.principal)
         .chain(tenant.auth.managed_identities.iter())
         .find(|p| p.object_id == id)?;
+    // servicePrincipal is outside the subset, so only what directoryObject declares is
+    // returned beside the type.
     let mut out = Map::new();
     out.insert(
         "@odata.type".into(),
@@ -269,10 +271,6 @@ fn principal_json(tenant: &Tenant, principal_id: &str) -> Option<Map<String, Val
     out.insert(
         "id".into(),
         Value::from(service_principal.object_id.clone()),
-    );
-    out.insert(
-        "displayName".into(),
-        Value::from(service_principal.display_name.clone()),
     );
     Some(out)
 }
