@@ -5,4 +5,6 @@ mod common;
 
 mod arm;
 mod behaviour;
+mod directory;
+mod pim;
 mod token;
