@@ -115,6 +115,15 @@ fn rp_error(status: StatusCode, code: &str, message: impl Into<String>) -> Respo
         .into_response()
 }
 
+/// A body the resource provider cannot use, in the provider's error shape.
+fn invalid_content(detail: &str) -> Response {
+    rp_error(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestContent",
+        format!("The request content was invalid and could not be deserialized: '{detail}'."),
+    )
+}
+
 fn not_found(scope: &RgScope, name: &str) -> Response {
     rp_error(
         StatusCode::NOT_FOUND,
@@ -160,7 +169,7 @@ pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> 
             let location = validated_location(&location)?;
             let tags = tags(&body)?;
             let Some(input) = body.get("properties").and_then(Value::as_object) else {
-                return Err(super::invalid_request_content(
+                return Err(invalid_content(
                     "Required property 'properties' not found in JSON",
                 ));
             };
@@ -243,7 +252,7 @@ fn validated_location(location: &str) -> Result<String, Response> {
 /// PATCH may change only `tags` and `properties.enabled` (`ActionGroupPatchBody`).
 fn patch_fields(body: &Map<String, Value>) -> Result<Option<bool>, Response> {
     if let Some(other) = body.keys().find(|k| *k != "tags" && *k != "properties") {
-        return Err(super::invalid_request_content(&format!(
+        return Err(invalid_content(&format!(
             "Could not find member '{other}' on object of type 'ActionGroupPatchBody'"
         )));
     }
@@ -251,21 +260,19 @@ fn patch_fields(body: &Map<String, Value>) -> Result<Option<bool>, Response> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(p)) => {
             if let Some(other) = p.keys().find(|k| *k != "enabled") {
-                return Err(super::invalid_request_content(&format!(
+                return Err(invalid_content(&format!(
                     "Could not find member '{other}' on object of type 'ActionGroupPatch'"
                 )));
             }
             match p.get("enabled") {
                 None => Ok(None),
                 Some(Value::Bool(b)) => Ok(Some(*b)),
-                Some(_) => Err(super::invalid_request_content(
+                Some(_) => Err(invalid_content(
                     "Property 'properties.enabled' must be a boolean",
                 )),
             }
         }
-        Some(_) => Err(super::invalid_request_content(
-            "Property 'properties' must be an object",
-        )),
+        Some(_) => Err(invalid_content("Property 'properties' must be an object")),
     }
 }
 
@@ -293,7 +300,7 @@ fn validated_properties(input: &Map<String, Value>) -> Result<Value, Response> {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            return Err(super::invalid_request_content(
+            return Err(invalid_content(
                 "Property 'properties.enabled' must be a boolean",
             ))
         }
@@ -307,7 +314,7 @@ fn validated_properties(input: &Map<String, Value>) -> Result<Value, Response> {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(r)) => r.clone(),
             Some(_) => {
-                return Err(super::invalid_request_content(&format!(
+                return Err(invalid_content(&format!(
                     "Property 'properties.{kind}' must be an array"
                 )))
             }
@@ -315,7 +322,7 @@ fn validated_properties(input: &Map<String, Value>) -> Result<Value, Response> {
         let mut stored = Vec::new();
         for (i, receiver) in receivers.into_iter().enumerate() {
             let Value::Object(mut receiver) = receiver else {
-                return Err(super::invalid_request_content(&format!(
+                return Err(invalid_content(&format!(
                     "'properties.{kind}[{i}]' must be an object"
                 )));
             };
