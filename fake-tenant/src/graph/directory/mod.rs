@@ -98,6 +98,17 @@ impl DirectoryState {
             users::fill_defaults(&mut user, None);
             state.users.seed(&id, user);
         }
+        // Dumps carry hashes instead of seed passwords.
+        for (user_id, hash) in string_map(seed, "passwordHashes")? {
+            state.password_hashes.insert(user_id, hash);
+        }
+        for item in objects(seed, "deletedItems")? {
+            let id = seed_id(item, "deletedItems")?;
+            state.deleted_items.seed(&id, item.clone());
+        }
+        for (user_id, upn) in string_map(seed, "deletedUserPrincipalNames")? {
+            state.deleted_upns.insert(user_id, upn);
+        }
         for group in objects(seed, "groups")? {
             let mut group = group.clone();
             let id = seed_id(&group, "groups")?;
@@ -149,29 +160,39 @@ impl DirectoryState {
         Ok(state)
     }
 
-    /// Everything this area holds, for `/_fake/state`. Passwords appear only as salted hashes.
+    /// Everything this area holds, in seed form (`/_fake/state`): `from_seed(dump())` gives
+    /// the same state back. Passwords appear only as salted hashes (`passwordHashes`).
     pub fn dump(&self) -> Value {
-        let list = |c: &Collection| -> Value {
-            Value::Array(
-                c.list_latest()
-                    .into_iter()
-                    .cloned()
-                    .map(Value::Object)
-                    .collect(),
-            )
+        let list = |c: &Collection| -> Vec<Value> {
+            c.list_latest()
+                .into_iter()
+                .cloned()
+                .map(Value::Object)
+                .collect()
         };
+        let groups: Vec<Value> = self
+            .groups
+            .list_latest()
+            .into_iter()
+            .map(|g| {
+                let mut g = g.clone();
+                let key = g["id"].as_str().unwrap_or_default().to_ascii_lowercase();
+                let members = self.group_members.get(&key).cloned().unwrap_or_default();
+                g.insert("members".into(), json!(members));
+                Value::Object(g)
+            })
+            .collect();
         json!({
-            "users": list(&self.users),
-            "deletedItems": list(&self.deleted_items),
             "domains": self.domains,
             "organization": self.organization,
-            "groups": list(&self.groups),
-            "groupMembers": self.group_members,
-            "conditionalAccessPolicies": list(&self.ca_policies),
-            "microsoftManagedPolicyIds": self.microsoft_managed_policies,
-            "fido2Methods": self.fido2_methods,
+            "users": list(&self.users),
             "passwordHashes": self.password_hashes,
+            "deletedItems": list(&self.deleted_items),
             "deletedUserPrincipalNames": self.deleted_upns,
+            "groups": groups,
+            "microsoftManagedPolicyIds": self.microsoft_managed_policies,
+            "conditionalAccessPolicies": list(&self.ca_policies),
+            "fido2Methods": self.fido2_methods,
         })
     }
 
@@ -242,6 +263,22 @@ fn objects<'a>(seed: &'a Value, key: &str) -> Result<Vec<&'a Map<String, Value>>
             })
             .collect(),
         Some(_) => Err(format!("directory.{key}: must be an array")),
+    }
+}
+
+/// A seed object of strings keyed by object id (keys lower-cased).
+fn string_map(seed: &Value, key: &str) -> Result<Vec<(String, String)>, String> {
+    match seed.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| {
+                v.as_str()
+                    .map(|v| (k.to_ascii_lowercase(), v.to_owned()))
+                    .ok_or_else(|| format!("directory.{key}.{k}: expected a string"))
+            })
+            .collect(),
+        Some(_) => Err(format!("directory.{key}: must be an object")),
     }
 }
 
@@ -433,5 +470,30 @@ mod tests {
         assert_eq!(user["passwordProfile"]["password"], Value::Null);
         assert!(state.password_matches("u1", "Seed-Passw0rd"));
         assert!(!state.dump().to_string().contains("Seed-Passw0rd"));
+    }
+
+    #[test]
+    fn dump_is_a_seed_that_loads_back_identically() {
+        let seed = json!({
+            "domains": [{"id": "contoso.com", "isVerified": true}],
+            "users": [{"id": "u1", "userPrincipalName": "a@contoso.com",
+                       "passwordProfile": {"password": "Seed-Passw0rd"}}],
+            "groups": [{"id": "g1", "displayName": "G", "members": ["u1"]}],
+            "microsoftManagedPolicyIds": ["P9"],
+            "conditionalAccessPolicyGenerator": {"fillTo": 2},
+            "fido2Methods": {"u1": [{"id": "k1"}]},
+        });
+        let mut state = DirectoryState::from_seed(&seed).unwrap();
+        let deleted = state.users.remove("u1").unwrap();
+        state.deleted_items.seed("u1", deleted);
+        state
+            .deleted_upns
+            .insert("u1".into(), "a@contoso.com".into());
+        let dump = state.dump();
+        let reloaded = DirectoryState::from_seed(&dump).unwrap();
+        assert_eq!(reloaded.dump(), dump);
+        assert!(reloaded.password_matches("u1", "Seed-Passw0rd"));
+        assert_eq!(reloaded.group_members["g1"], ["u1"]);
+        assert_eq!(reloaded.ca_policies.len_latest(), 2);
     }
 }
