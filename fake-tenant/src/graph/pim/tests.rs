@@ -341,3 +341,11 @@ fn dump_restores_assignments_and_policies() {
     );
     assert!(restored.assignments[0].latest_schedule().end().is_some());
 }
+
+#[test]
+fn the_default_seed_survives_dump_load_dump() {
+    let seeded = PimState::from_seed(&crate::seed::load("default").unwrap()["pim"]).unwrap();
+    let first = seeded.dump();
+    let second = PimState::from_seed(&first).unwrap().dump();
+    assert_eq!(first, second);
+}
