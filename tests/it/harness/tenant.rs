@@ -1,0 +1,125 @@
+//! The emulated tenant, served in-process on an ephemeral loopback port for one test.
+
+use std::thread::JoinHandle;
+
+use fake_tenant::AppState;
+use serde_json::Value as Json;
+
+pub struct FakeTenant {
+    /// `http://127.0.0.1:<port>`: token endpoint, Graph (`/v1.0`), ARM and `/_fake` admin.
+    pub base_url: String,
+    /// Direct access to the tenant model, for checks that do not go through HTTP.
+    pub state: AppState,
+    pub tenant_id: String,
+    /// The provider's app registration in the seed, and a secret it accepts.
+    pub client_id: String,
+    pub client_secret: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl FakeTenant {
+    /// The default seed: tenant, the provider's service principal, directory, PIM and ARM.
+    pub fn start() -> FakeTenant {
+        FakeTenant::with_seed("default")
+    }
+
+    /// A named embedded seed (`forbid-permanent`, …) or a path to a seed file.
+    pub fn with_seed(seed: &str) -> FakeTenant {
+        let seed_json =
+            fake_tenant::seed::load(seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let tenant =
+            fake_tenant::seed::build(&seed_json).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let (tenant_id, client_id, client_secret) = provider_identity(&seed_json);
+        let state = AppState::new(tenant);
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+        state.set_base_url(&base_url);
+
+        let app = fake_tenant::app(state.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = std::thread::Builder::new()
+            .name("fake-tenant".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
+                runtime.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                        .expect("fake tenant server");
+                });
+            })
+            .expect("spawn fake tenant");
+
+        FakeTenant {
+            base_url,
+            state,
+            tenant_id,
+            client_id,
+            client_secret,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// What the provider needs to talk to this tenant with client-secret sign-in, as
+    /// environment variables (so configs under test can keep an empty provider block).
+    pub fn provider_env(&self) -> Vec<(String, String)> {
+        [
+            ("ARM_TENANT_ID", self.tenant_id.as_str()),
+            ("ARM_CLIENT_ID", self.client_id.as_str()),
+            ("ARM_CLIENT_SECRET", self.client_secret.as_str()),
+            ("BREAKGLASS_LOGIN_ENDPOINT", self.base_url.as_str()),
+            ("BREAKGLASS_GRAPH_ENDPOINT", self.base_url.as_str()),
+            (
+                "BREAKGLASS_RESOURCE_MANAGER_ENDPOINT",
+                self.base_url.as_str(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+impl Drop for FakeTenant {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
+}
+
+/// Tenant id and the first app registration's id and secret, read from the seed itself so the
+/// harness follows whatever the emulator is seeded with.
+fn provider_identity(seed: &Json) -> (String, String, String) {
+    let tenant_id = seed["tenant"]["id"]
+        .as_str()
+        .expect("seed has tenant.id")
+        .to_owned();
+    let app = &seed["auth"]["applications"][0];
+    let client_id = app["appId"]
+        .as_str()
+        .expect("seed has an application")
+        .to_owned();
+    let client_secret = app["clientSecrets"][0]
+        .as_str()
+        .expect("the application has a client secret")
+        .to_owned();
+    (tenant_id, client_id, client_secret)
+}

@@ -1,0 +1,274 @@
+//! The `provider "breakglass"` block, proven with the real terraform binary: the schema
+//! Terraform sees, validation pointing at the offending attribute, configuration from the
+//! environment, config-over-environment precedence, and log levels and redaction as Terraform
+//! records them.
+
+use crate::harness::{
+    required_providers, requires_terraform, Case, FakeTenant, Stage, Step, Workspace,
+    PROVIDER_SOURCE,
+};
+
+/// Every attribute of the provider block; written out here, independently of the provider's
+/// own table, so a renamed or dropped attribute fails this test.
+const ATTRIBUTES: [&str; 18] = [
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_certificate",
+    "client_certificate_path",
+    "client_certificate_password",
+    "use_oidc",
+    "oidc_token",
+    "oidc_request_url",
+    "oidc_request_token",
+    "use_msi",
+    "msi_endpoint",
+    "use_cli",
+    "environment",
+    "subscription_id",
+    "login_endpoint",
+    "graph_endpoint",
+    "resource_manager_endpoint",
+];
+
+const SENSITIVE: [&str; 5] = [
+    "client_secret",
+    "client_certificate",
+    "client_certificate_password",
+    "oidc_token",
+    "oidc_request_token",
+];
+
+fn with_provider_block(body: &str) -> String {
+    format!(
+        "{}\nprovider \"breakglass\" {{\n{body}\n}}\n",
+        required_providers()
+    )
+}
+
+#[test]
+fn providers_schema_shows_every_attribute_with_a_description() {
+    let Some(tf) = requires_terraform("1.0") else {
+        return;
+    };
+    let ws = Workspace::new(tf, Vec::new());
+    ws.write_config(&with_provider_block(""));
+    let out = ws.ok(&["providers", "schema", "-json"]);
+    let start = out.text.find('{').unwrap_or(0);
+    let schemas: serde_json::Value = serde_json::Deserializer::from_str(&out.text[start..])
+        .into_iter()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no JSON from providers schema\n{out}"));
+    let block = &schemas["provider_schemas"][PROVIDER_SOURCE]["provider"]["block"];
+    let attributes = block["attributes"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no provider attributes in\n{out}"));
+
+    let mut names: Vec<&str> = attributes.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut expected = ATTRIBUTES.to_vec();
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+
+    for (name, attribute) in attributes {
+        let description = attribute["description"].as_str().unwrap_or_default();
+        assert!(
+            description.trim().len() > 20,
+            "{name} has no real description: {attribute}"
+        );
+        assert_eq!(attribute["optional"], true, "{name} should be optional");
+        assert_eq!(
+            attribute["sensitive"].as_bool().unwrap_or(false),
+            SENSITIVE.contains(&name.as_str()),
+            "{name}: sensitive flag"
+        );
+    }
+    assert_eq!(attributes["use_msi"]["type"], "bool");
+    assert_eq!(attributes["tenant_id"]["type"], "string");
+    assert!(attributes["tenant_id"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("ARM_TENANT_ID"));
+}
+
+#[test]
+fn validate_names_the_bad_provider_attribute() {
+    // Terraform prints the summary, then quotes the HCL line the attribute path points at.
+    let cases = [
+        (
+            "tenant_id",
+            "not-a-guid",
+            r#"Invalid `tenant_id`[\s\S]*\d+:\s+tenant_id\s+= "not-a-guid"[\s\S]*must be a GUID"#,
+        ),
+        (
+            "environment",
+            "mars",
+            r#"Unknown Azure environment[\s\S]*\d+:\s+environment\s+= "mars"[\s\S]*`public`, `usgovernment`, `china`"#,
+        ),
+        (
+            "graph_endpoint",
+            "http://example.com",
+            r#"Invalid `graph_endpoint`[\s\S]*\d+:\s+graph_endpoint\s+= "http://example.com"[\s\S]*https://"#,
+        ),
+    ];
+    let mut case = Case::new();
+    for (attribute, value, pattern) in cases {
+        case = case.step(Step::expect_error(
+            with_provider_block(&format!("  {attribute} = \"{value}\"")),
+            Stage::Validate,
+            pattern,
+        ));
+    }
+    case.step(Step::Validate(with_provider_block(
+        "  tenant_id   = \"46810bcd-886d-469e-a664-c8d3691d74fd\"\n  environment = \"china\"\n  graph_endpoint = \"http://127.0.0.1:1\"",
+    )))
+    .run();
+}
+
+#[test]
+fn validate_explains_conflicting_authentication_methods() {
+    Case::new()
+        .step(Step::expect_error(
+            with_provider_block("  client_secret = \"not-a-real-secret\"\n  use_msi = true"),
+            Stage::Validate,
+            r"Conflicting authentication methods[\s\S]*`use_msi` selects managed identity[\s\S]*`client_secret`",
+        ))
+        .run();
+}
+
+/// Terraform configures a provider during plan; the provider's INFO line (which Terraform
+/// copies into its log as `provider.terraform-provider-breakglass: provider configured`) is
+/// the proof that ConfigureProvider ran and accepted the environment-only configuration.
+#[test]
+fn plan_with_a_provider_configured_from_the_environment_succeeds() {
+    let Some(tf) = requires_terraform("1.0") else {
+        return;
+    };
+    let tenant = FakeTenant::start();
+    let ws = Workspace::new(tf, tenant.provider_env());
+    ws.write_config(&with_provider_block(""));
+    let log = ws.dir().join("terraform.log");
+    let log_path = log.to_str().unwrap();
+    let out = ws.run_with(
+        &["plan", "-input=false", "-no-color"],
+        &[("TF_LOG_PROVIDER", "DEBUG"), ("TF_LOG_PATH", log_path)],
+    );
+    assert!(out.success(), "plan failed\n{out}");
+    assert!(out.text.contains("No changes."), "{out}");
+
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let configured = log_text
+        .lines()
+        .find(|l| l.contains("provider configured"))
+        .unwrap_or_else(|| panic!("provider was not configured; log:\n{log_text}\n{out}"));
+    assert!(configured.contains("[INFO]"), "level kept: {configured}");
+    assert!(configured.contains(&tenant.tenant_id), "{configured}");
+    assert!(configured.contains("client secret"), "{configured}");
+    assert!(configured.contains(&tenant.base_url), "{configured}");
+    assert!(
+        log_text.contains("resolved provider configuration"),
+        "DEBUG lines pass at TF_LOG_PROVIDER=DEBUG"
+    );
+    assert!(
+        !log_text.contains(&tenant.client_secret),
+        "the client secret reached the log"
+    );
+}
+
+#[test]
+fn provider_log_level_follows_tf_log_provider() {
+    let Some(tf) = requires_terraform("1.0") else {
+        return;
+    };
+    let tenant = FakeTenant::start();
+    let ws = Workspace::new(tf, tenant.provider_env());
+    ws.write_config(&with_provider_block(""));
+    let log = ws.dir().join("info.log");
+    let out = ws.run_with(
+        &["plan", "-input=false", "-no-color"],
+        &[
+            ("TF_LOG_PROVIDER", "INFO"),
+            ("TF_LOG_PATH", log.to_str().unwrap()),
+        ],
+    );
+    assert!(out.success(), "plan failed\n{out}");
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(log_text.contains("provider configured"), "{log_text}");
+    assert!(
+        !log_text.contains("resolved provider configuration"),
+        "a DEBUG line passed TF_LOG_PROVIDER=INFO:\n{log_text}"
+    );
+}
+
+#[test]
+fn block_settings_beat_the_environment() {
+    let tenant = FakeTenant::start();
+    Case::new()
+        .with_tenant(tenant)
+        // A broken environment value is harmless when the block sets the attribute …
+        .env("ARM_ENVIRONMENT", "mars")
+        .step(Step::Apply(with_provider_block(
+            "  environment = \"public\"",
+        )))
+        // … and is reported, naming the variable, when the block leaves it to the environment.
+        .step(Step::expect_error(
+            with_provider_block(""),
+            Stage::Plan,
+            r"Unknown Azure environment[\s\S]*ARM_ENVIRONMENT",
+        ))
+        .run();
+}
+
+#[test]
+fn configure_reports_missing_sign_in_details_with_attribute_and_variable() {
+    let Some(tf) = requires_terraform("1.0") else {
+        return;
+    };
+    let tenant = FakeTenant::start();
+    let mut env = tenant.provider_env();
+    env.retain(|(k, _)| k != "ARM_TENANT_ID");
+    let ws = Workspace::new(tf, env);
+    ws.write_config(&with_provider_block(""));
+    let out = ws.run(&["plan", "-input=false", "-no-color"]);
+    assert!(!out.success(), "plan without a tenant id succeeded\n{out}");
+    let expected = regex::Regex::new(
+        r"Missing `tenant_id`[\s\S]*client secret authentication needs it: set `tenant_id` \(or the ARM_TENANT_ID environment variable\)",
+    )
+    .unwrap();
+    assert!(expected.is_match(&out.text), "{out}");
+    assert!(
+        !out.text.contains(&tenant.client_secret),
+        "a diagnostic echoed the client secret\n{out}"
+    );
+}
+
+/// The harness's own mechanics (apply, automatic empty re-plan, state checks, destroy check)
+/// on Terraform's built-in `terraform_data` resource, so they are proven independently of any
+/// breakglass resource.
+#[test]
+fn harness_applies_checks_and_destroys() {
+    let config = format!(
+        "{}\nprovider \"breakglass\" {{}}\n\nresource \"terraform_data\" \"marker\" {{\n  input = \"break-glass\"\n}}\n",
+        required_providers()
+    );
+    Case::new()
+        .requires("1.4")
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(config))
+        .step(Step::check(|ctx| {
+            let input = ctx.state.attribute("terraform_data.marker", "input")?;
+            if input != "break-glass" {
+                return Err(format!("input is {input}"));
+            }
+            Ok(())
+        }))
+        .step(Step::PlanEmpty)
+        .step(Step::destroy_check(|ctx| {
+            if ctx.state.resource("terraform_data.marker").is_some() {
+                return Err("terraform_data.marker survived destroy".into());
+            }
+            Ok(())
+        }))
+        .run();
+}
