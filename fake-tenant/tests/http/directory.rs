@@ -363,6 +363,18 @@ async fn create_validates_password_domain_federation_and_required_properties() {
     federated["onPremisesImmutableId"] = json!("ZmVkLWltbXV0YWJsZS1pZA==");
     create_user(&t, &federated).await;
 
+    // Unknown properties are refused like Graph does; @odata.type is optional and not stored.
+    let mut unknown = new_user("unknownprop", "contoso.com");
+    unknown["shoeSize"] = json!(42);
+    assert_eq!(
+        status_of(t.graph(Method::POST, "/users").json(&unknown)).await,
+        StatusCode::BAD_REQUEST
+    );
+    let mut typed = new_user("typed", "contoso.com");
+    typed["@odata.type"] = json!("#microsoft.graph.user");
+    let created = create_user(&t, &typed).await;
+    assert!(created.get("@odata.type").is_none(), "{created}");
+
     let mut incomplete = new_user("incomplete", "contoso.com");
     incomplete.as_object_mut().unwrap().remove("mailNickname");
     let response = t
@@ -448,6 +460,12 @@ async fn patch_changes_only_sent_properties_and_respects_synced_users() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    // Nor can a synced user be deleted from the cloud.
+    assert_eq!(
+        status_of(t.graph(Method::DELETE, &format!("/users/{BOB_SYNCED}"))).await,
+        StatusCode::BAD_REQUEST
+    );
 
     let missing = t
         .graph(Method::PATCH, "/users/00000000-0000-0000-0000-00000000dead")

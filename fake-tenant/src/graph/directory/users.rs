@@ -300,6 +300,7 @@ pub async fn create(
     for key in READ_ONLY_PROPERTIES {
         body.remove(key);
     }
+    body.remove("@odata.type");
     let id = new_id();
     if let Some(profile) = body
         .get_mut("passwordProfile")
@@ -353,7 +354,7 @@ pub async fn update(
     let mut updated = current.clone();
     let mut new_password = None;
     for (key, value) in patch {
-        if READ_ONLY_PROPERTIES.contains(&key.as_str()) {
+        if READ_ONLY_PROPERTIES.contains(&key.as_str()) || key == "@odata.type" {
             continue;
         }
         match key.as_str() {
