@@ -196,9 +196,15 @@ impl PimState {
                     .map_err(GraphError::bad_request)?,
             )
         };
-        let existing = self.assignments.iter().position(|a| {
+        // adminRenew brings back an assignment that has expired (or is about to); every other
+        // action works on assignments in force.
+        let existing = self.assignments.iter().rposition(|a| {
             a.matches(&principal_id, &role_definition_id, &scope)
-                && a.exists_for_writers(s.now.wall)
+                && if action == Action::Renew {
+                    a.removal_at.is_none()
+                } else {
+                    a.exists_for_writers(s.now.wall)
+                }
         });
         match (action, existing) {
             (Action::Assign, Some(_)) => return Err(role_assignment_exists()),

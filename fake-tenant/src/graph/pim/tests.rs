@@ -349,3 +349,34 @@ fn the_default_seed_survives_dump_load_dump() {
     let second = PimState::from_seed(&first).unwrap().dump();
     assert_eq!(first, second);
 }
+
+#[test]
+fn admin_renew_brings_back_an_expired_assignment() {
+    let mut pim = state(false);
+    let start = Moment::now();
+    let short = json!({"type": "afterDuration", "duration": "PT1H"});
+    submit(&mut pim, &body("adminAssign", GA, short.clone()), start, 0).unwrap();
+    let expired = later(start, 2 * 3600 * 1000);
+    assert!(!pim.assignments[0].active(expired));
+    let err = submit(
+        &mut pim,
+        &body("adminExtend", GA, short.clone()),
+        expired,
+        0,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.code, "RoleAssignmentDoesNotExist",
+        "extend needs one in force"
+    );
+
+    let mut renew = body("adminRenew", GA, short);
+    renew.insert(
+        "scheduleInfo".into(),
+        json!({"startDateTime": super::schedule::format_timestamp(expired.wall),
+               "expiration": {"type": "afterDuration", "duration": "PT1H"}}),
+    );
+    submit(&mut pim, &renew, expired, 0).unwrap();
+    assert_eq!(pim.assignments.len(), 1, "renewed in place");
+    assert!(pim.assignments[0].active(expired));
+}
