@@ -758,12 +758,28 @@ fn identity_error(status: StatusCode, error: &str, description: &str) -> Respons
         .into_response()
 }
 
+/// Why a managed-identity endpoint refused to issue a token.
+enum IdentityFailure {
+    /// The endpoint's own `invalid_request` answer (400) with this description.
+    Endpoint(&'static str),
+    /// Entra refused the resource.
+    Token(AadstsError),
+}
+
+impl IntoResponse for IdentityFailure {
+    fn into_response(self) -> Response {
+        match self {
+            IdentityFailure::Endpoint(description) => {
+                identity_error(StatusCode::BAD_REQUEST, "invalid_request", description)
+            }
+            IdentityFailure::Token(e) => e.into_response(),
+        }
+    }
+}
+
 /// Picks the managed identity a request names (`client_id`, `object_id`/`principal_id`), or
 /// the only one when none is named.
-fn select_identity(
-    auth: &AuthState,
-    query: &BTreeMap<String, String>,
-) -> Result<Principal, Response> {
+fn select_identity(auth: &AuthState, query: &BTreeMap<String, String>) -> Option<Principal> {
     let named = query.get("client_id").map(|id| (id, true)).or_else(|| {
         query
             .get("object_id")
@@ -782,30 +798,23 @@ fn select_identity(
         None if auth.managed_identities.len() == 1 => auth.managed_identities.first(),
         None => None,
     };
-    found.cloned().ok_or_else(|| {
-        identity_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Identity not found",
-        )
-    })
+    found.cloned()
 }
 
 fn managed_identity_token(
     state: &AppState,
     query: &BTreeMap<String, String>,
-) -> Result<(IssuedToken, String), Response> {
+) -> Result<(IssuedToken, String), IdentityFailure> {
     let Some(resource) = query.get("resource").filter(|r| !r.is_empty()) else {
-        return Err(identity_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return Err(IdentityFailure::Endpoint(
             "Required query variable 'resource' is missing",
         ));
     };
     let mut tenant = state.tenant();
-    let identity = select_identity(&tenant.auth, query)?;
+    let identity = select_identity(&tenant.auth, query)
+        .ok_or(IdentityFailure::Endpoint("Identity not found"))?;
     let display_name = tenant.display_name.clone();
-    resource_family(resource, &display_name).map_err(IntoResponse::into_response)?;
+    resource_family(resource, &display_name).map_err(IdentityFailure::Token)?;
     let issued = mint(&mut tenant, &identity, resource, "0");
     Ok((issued, identity.app_id))
 }
@@ -843,7 +852,7 @@ async fn imds_token(
             "token_type": "Bearer",
         }))
         .into_response(),
-        Err(response) => response,
+        Err(failure) => failure.into_response(),
     }
 }
 
@@ -884,7 +893,7 @@ async fn app_service_token(
             "client_id": client_id,
         }))
         .into_response(),
-        Err(response) => response,
+        Err(failure) => failure.into_response(),
     }
 }
 
