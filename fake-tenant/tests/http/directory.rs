@@ -1140,6 +1140,31 @@ async fn conditional_access_validation() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
+    let id = json_body(response).await["id"].as_str().unwrap().to_owned();
+    // ...and shown only to callers that opt in.
+    let plain = json_body(
+        t.graph(Method::GET, &format!("{CA_POLICIES}/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        plain["grantControls"]["builtInControls"],
+        json!(["unknownFutureValue"])
+    );
+    let opted_in = json_body(
+        t.graph(Method::GET, &format!("{CA_POLICIES}/{id}"))
+            .header("Prefer", "include-unknown-enum-members")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        opted_in["grantControls"]["builtInControls"],
+        json!(["riskRemediation"])
+    );
 
     // PATCH results are validated as a whole.
     let response = t

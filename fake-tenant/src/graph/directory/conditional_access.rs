@@ -141,6 +141,49 @@ fn accepts_evolvable_enums(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Evolvable enum members (after `unknownFutureValue`) are only shown to callers that opt in
+/// with `Prefer: include-unknown-enum-members`; others read `unknownFutureValue` instead.
+fn present(mut policy: Map<String, Value>, evolvable: bool) -> Map<String, Value> {
+    if evolvable {
+        return policy;
+    }
+    let mask = |value: &mut Value, enum_name: &str| {
+        let members = enum_members(enum_name);
+        let Some(sentinel) = members.iter().position(|m| *m == "unknownFutureValue") else {
+            return;
+        };
+        let Some(items) = value.as_array_mut() else {
+            return;
+        };
+        for item in items {
+            let position = item
+                .as_str()
+                .and_then(|text| members.iter().position(|m| *m == text));
+            if position.is_some_and(|p| p > sentinel) {
+                *item = Value::String("unknownFutureValue".into());
+            }
+        }
+    };
+    if let Some(controls) = policy
+        .get_mut("grantControls")
+        .and_then(|g| g.get_mut("builtInControls"))
+    {
+        mask(controls, "conditionalAccessGrantControl");
+    }
+    if let Some(platforms) = policy
+        .get_mut("conditions")
+        .and_then(|c| c.get_mut("platforms"))
+        .and_then(Value::as_object_mut)
+    {
+        for key in ["includePlatforms", "excludePlatforms"] {
+            if let Some(list) = platforms.get_mut(key) {
+                mask(list, "conditionalAccessDevicePlatform");
+            }
+        }
+    }
+    policy
+}
+
 /// Merges a PATCH body into a policy the way Graph does: nested objects merge property by
 /// property, arrays and scalars are replaced wholesale, `null` clears.
 pub fn merge_policy(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
@@ -546,6 +589,7 @@ pub async fn list(
             .list(lag)
             .into_iter()
             .cloned()
+            .map(|p| present(p, accepts_evolvable_enums(&headers)))
             .collect()
     };
     let location = location(
@@ -572,7 +616,10 @@ pub async fn get_one(
         let lag = tenant.behaviour.graph_lag();
         tenant.directory.ca_policies.get(&id, lag).cloned()
     };
-    let policy = policy.ok_or_else(|| policy_not_found(&id))?;
+    let policy = present(
+        policy.ok_or_else(|| policy_not_found(&id))?,
+        accepts_evolvable_enums(&headers),
+    );
     let location = location(
         &state,
         "/identity/conditionalAccess/policies",
@@ -635,6 +682,7 @@ pub async fn create(
         "/identity/conditionalAccess/policies",
         "identity/conditionalAccess/policies",
     );
+    let created = present(created, accepts_evolvable_enums(&headers));
     let body = entity_response(&created, &ODataQuery::default(), &CA_RULES, &location);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
