@@ -221,7 +221,7 @@ async fn direct_role_assignment_needs_an_existing_principal_and_role() {
 #[tokio::test]
 async fn permanent_assignment_request_provisions_after_the_delay_and_is_removed_after_it() {
     let t = TestTenant::start().await;
-    t.set_settings(json!({"pim.provisioning_delay_ms": 3000}))
+    t.set_settings(json!({"pim.provisioning_delay_ms": 4000}))
         .await;
     let by_principal = filter("principalId", HELPDESK_SP);
     let schedules = format!("/roleManagement/directory/roleAssignmentSchedules?{by_principal}");
