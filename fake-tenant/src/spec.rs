@@ -749,6 +749,31 @@ impl Specs {
     }
 }
 
+impl Operation {
+    /// `graph <operationId>` or `arm <api-version> <operationId>`: unique across the files.
+    fn key(&self) -> String {
+        match (&self.api, &self.api_version) {
+            (Api::Arm, Some(version)) => format!("arm {version} {}", self.name),
+            _ => format!("graph {}", self.name),
+        }
+    }
+}
+
+/// The key (see [`operation_key`]) of every vendored operation.
+pub fn operation_keys() -> Vec<String> {
+    let mut keys: Vec<String> = specs().operations.iter().map(Operation::key).collect();
+    keys.sort();
+    keys
+}
+
+/// The vendored operation a request addresses, as `graph <operationId>` or
+/// `arm <api-version> <operationId>`; lets tests check which operations they exercised.
+pub fn operation_key(api: Api, method: &Method, path: &str, query: &str) -> Option<String> {
+    specs()
+        .find_operation(api, method, path, query)
+        .map(Operation::key)
+}
+
 /// Checks a request body; `Err(message)` is the service's 400 message.
 ///
 /// Only what the services' front layers refuse is refused here; the rest (required members,

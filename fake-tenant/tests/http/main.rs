@@ -7,4 +7,5 @@ mod arm;
 mod behaviour;
 mod directory;
 mod pim;
+mod spec_walk;
 mod token;
