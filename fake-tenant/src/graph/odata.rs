@@ -53,6 +53,8 @@ pub struct ODataQuery {
     pub count: bool,
     /// `$expand` as sent, for handlers that support it (PIM policies).
     pub expand: Option<String>,
+    /// `$search` clauses (`"property:term"`), any of which may match (`OR`) or all (`AND`).
+    pub search: Option<Search>,
     /// `$orderby` as sent: one property and optional `asc`/`desc`.
     pub order_by: Option<(String, bool)>,
     /// Every query pair as sent, so `@odata.nextLink` keeps the caller's options.
@@ -169,6 +171,7 @@ impl ODataQuery {
                     }
                 }
                 "expand" => query.expand = Some(value.clone()),
+                "search" => query.search = Some(Search::parse(value, known, rules)?),
                 "orderby" => {
                     let mut words = value.split_whitespace();
                     let property = words.next().unwrap_or("").to_owned();
@@ -204,6 +207,11 @@ impl ODataQuery {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
             let advanced_filter = query.filter.as_ref().and_then(Filter::advanced_operator);
+            if query.search.is_some() && !eventual {
+                return Err(GraphError::bad_request(
+                    "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+                ));
+            }
             if query.count && !eventual {
                 // What the directory answers for `$count=true` without the header.
                 return Err(GraphError::bad_request(
@@ -229,6 +237,7 @@ impl ODataQuery {
     /// Whether `object` passes `$filter`.
     pub fn matches(&self, object: &Map<String, Value>) -> bool {
         self.filter.as_ref().is_none_or(|f| f.matches(object))
+            && self.search.as_ref().is_none_or(|s| s.matches(object))
     }
 
     /// Trims an object to `$select` (or the entity's default property set). `@odata.type` is
@@ -478,6 +487,76 @@ fn collect_from(schemas: &Map<String, Value>, schema: &Value, out: &mut BTreeSet
     }
     if let Some(props) = schema["properties"].as_object() {
         out.extend(props.keys().cloned());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// $search
+
+/// `$search="displayName:glass" OR "mail:bg"`: directory search is tokenized, so a term matches
+/// a property when one of its words (split on spaces and punctuation) starts with the term.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    clauses: Vec<(String, String)>,
+    all: bool,
+}
+
+impl Search {
+    fn parse(
+        text: &str,
+        known: Option<&BTreeSet<String>>,
+        rules: &QueryRules,
+    ) -> Result<Search, GraphError> {
+        let invalid = || bad_request(format!("Syntax error: invalid $search clause '{text}'."));
+        let mut clauses = Vec::new();
+        let mut operators = Vec::new();
+        let mut rest = text.trim();
+        while !rest.is_empty() {
+            let quoted = rest.strip_prefix('"').ok_or_else(invalid)?;
+            let end = quoted.find('"').ok_or_else(invalid)?;
+            let (property, term) = quoted[..end].split_once(':').ok_or_else(invalid)?;
+            if let Some(known) = known {
+                if !known.iter().any(|k| k.eq_ignore_ascii_case(property)) {
+                    return Err(unsupported_query(property, rules.entity));
+                }
+            }
+            clauses.push((property.to_owned(), term.to_lowercase()));
+            rest = quoted[end + 1..].trim_start();
+            if rest.is_empty() {
+                break;
+            }
+            let (operator, after) = rest.split_once(' ').ok_or_else(invalid)?;
+            match operator {
+                "AND" | "OR" => operators.push(operator),
+                _ => return Err(invalid()),
+            }
+            rest = after.trim_start();
+        }
+        if clauses.is_empty() || operators.windows(2).any(|w| w[0] != w[1]) {
+            return Err(invalid());
+        }
+        Ok(Search {
+            clauses,
+            all: operators.first() == Some(&"AND"),
+        })
+    }
+
+    fn matches(&self, object: &Map<String, Value>) -> bool {
+        let hit = |(property, term): &(String, String)| {
+            lookup(object, property)
+                .and_then(Value::as_str)
+                .is_some_and(|value| {
+                    value
+                        .to_lowercase()
+                        .split(|c: char| !c.is_alphanumeric())
+                        .any(|word| word.starts_with(term.as_str()))
+                })
+        };
+        if self.all {
+            self.clauses.iter().all(hit)
+        } else {
+            self.clauses.iter().any(hit)
+        }
     }
 }
 
@@ -1083,6 +1162,31 @@ mod tests {
             body["value"][0],
             json!({"displayName": "A", "accountEnabled": null})
         );
+    }
+
+    #[test]
+    fn search_is_tokenized_and_needs_eventual_consistency() {
+        assert!(parse("$search=\"displayName:glass\"").is_err());
+        let mut headers = HeaderMap::new();
+        headers.insert("ConsistencyLevel", "eventual".parse().unwrap());
+        let q = ODataQuery::parse(
+            Some("$search=\"displayName:glass\" OR \"userPrincipalName:bg\""),
+            &headers,
+            &RULES,
+        )
+        .unwrap();
+        assert!(q.matches(&obj(json!({"displayName": "Break-Glass 01"}))));
+        assert!(q.matches(&obj(json!({"userPrincipalName": "bg01@contoso.com"}))));
+        assert!(!q.matches(&obj(json!({"displayName": "Hourglass"}))));
+        let q = ODataQuery::parse(
+            Some("$search=\"displayName:break\" AND \"displayName:01\""),
+            &headers,
+            &RULES,
+        )
+        .unwrap();
+        assert!(q.matches(&obj(json!({"displayName": "Break-Glass 01"}))));
+        assert!(!q.matches(&obj(json!({"displayName": "Break-Glass 02"}))));
+        assert!(ODataQuery::parse(Some("$search=glass"), &headers, &RULES).is_err());
     }
 
     #[test]

@@ -276,6 +276,22 @@ async fn list_filters_selects_and_pages_with_next_links() {
         counted["value"].as_array().unwrap().len()
     );
 
+    // $search is tokenized prefix matching and needs the header too.
+    let search = "/users?$search=\"displayName:pager\"";
+    assert_eq!(
+        status_of(t.graph(Method::GET, search)).await,
+        StatusCode::BAD_REQUEST
+    );
+    let found = json_body(
+        t.graph(Method::GET, search)
+            .header("ConsistencyLevel", "eventual")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(found["value"].as_array().unwrap().len(), 5, "{found}");
+
     for bad in [
         "/users?$top=1000",
         "/users?$filter=shoeSize eq 'x'",
