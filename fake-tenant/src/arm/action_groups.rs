@@ -36,53 +36,127 @@ const LOCATIONS: &[&str] = &[
     "italynorth",
 ];
 
-/// Receiver kinds and their required properties (beyond the unique `name`, which every kind
-/// but automation runbooks requires).
-const RECEIVER_KINDS: &[(&str, &[&str])] = &[
-    ("emailReceivers", &["name", "emailAddress"]),
-    ("smsReceivers", &["name", "countryCode", "phoneNumber"]),
-    ("webhookReceivers", &["name", "serviceUri"]),
-    (
-        "itsmReceivers",
-        &[
+/// A receiver kind: its property name, the members it requires (every kind but automation
+/// runbooks requires the unique `name`), and every member it declares. Members the provider
+/// does not declare are ignored, as ARM resource providers do.
+struct ReceiverKind {
+    list: &'static str,
+    required: &'static [&'static str],
+    declared: &'static [&'static str],
+}
+
+const RECEIVER_KINDS: &[ReceiverKind] = &[
+    ReceiverKind {
+        list: "emailReceivers",
+        required: &["name", "emailAddress"],
+        declared: &["name", "emailAddress", "useCommonAlertSchema"],
+    },
+    ReceiverKind {
+        list: "smsReceivers",
+        required: &["name", "countryCode", "phoneNumber"],
+        declared: &["name", "countryCode", "phoneNumber"],
+    },
+    ReceiverKind {
+        list: "webhookReceivers",
+        required: &["name", "serviceUri"],
+        declared: &[
+            "name",
+            "serviceUri",
+            "useCommonAlertSchema",
+            "useAadAuth",
+            "objectId",
+            "identifierUri",
+            "tenantId",
+        ],
+    },
+    ReceiverKind {
+        list: "itsmReceivers",
+        required: &[
             "name",
             "workspaceId",
             "connectionId",
             "ticketConfiguration",
             "region",
         ],
-    ),
-    ("azureAppPushReceivers", &["name", "emailAddress"]),
-    (
-        "automationRunbookReceivers",
-        &[
+        declared: &[
+            "name",
+            "workspaceId",
+            "connectionId",
+            "ticketConfiguration",
+            "region",
+        ],
+    },
+    ReceiverKind {
+        list: "azureAppPushReceivers",
+        required: &["name", "emailAddress"],
+        declared: &["name", "emailAddress"],
+    },
+    ReceiverKind {
+        list: "automationRunbookReceivers",
+        required: &[
             "automationAccountId",
             "runbookName",
             "webhookResourceId",
             "isGlobalRunbook",
         ],
-    ),
-    ("voiceReceivers", &["name", "countryCode", "phoneNumber"]),
-    ("logicAppReceivers", &["name", "resourceId", "callbackUrl"]),
-    (
-        "azureFunctionReceivers",
-        &[
+        declared: &[
+            "automationAccountId",
+            "runbookName",
+            "webhookResourceId",
+            "isGlobalRunbook",
+            "name",
+            "serviceUri",
+            "useCommonAlertSchema",
+        ],
+    },
+    ReceiverKind {
+        list: "voiceReceivers",
+        required: &["name", "countryCode", "phoneNumber"],
+        declared: &["name", "countryCode", "phoneNumber"],
+    },
+    ReceiverKind {
+        list: "logicAppReceivers",
+        required: &["name", "resourceId", "callbackUrl"],
+        declared: &["name", "resourceId", "callbackUrl", "useCommonAlertSchema"],
+    },
+    ReceiverKind {
+        list: "azureFunctionReceivers",
+        required: &[
             "name",
             "functionAppResourceId",
             "functionName",
             "httpTriggerUrl",
         ],
-    ),
-    ("armRoleReceivers", &["name", "roleId"]),
-    (
-        "eventHubReceivers",
-        &[
+        declared: &[
+            "name",
+            "functionAppResourceId",
+            "functionName",
+            "httpTriggerUrl",
+            "useCommonAlertSchema",
+        ],
+    },
+    ReceiverKind {
+        list: "armRoleReceivers",
+        required: &["name", "roleId"],
+        declared: &["name", "roleId", "useCommonAlertSchema"],
+    },
+    ReceiverKind {
+        list: "eventHubReceivers",
+        required: &[
             "name",
             "eventHubNameSpace",
             "eventHubName",
             "subscriptionId",
         ],
-    ),
+        declared: &[
+            "name",
+            "eventHubNameSpace",
+            "eventHubName",
+            "subscriptionId",
+            "tenantId",
+            "useCommonAlertSchema",
+        ],
+    },
 ];
 
 /// Receiver kinds with a `useCommonAlertSchema` flag (defaults to false).
@@ -249,29 +323,18 @@ fn validated_location(location: &str) -> Result<String, Response> {
     })
 }
 
-/// PATCH may change only `tags` and `properties.enabled` (`ActionGroupPatchBody`).
+/// PATCH may change only `tags` and `properties.enabled` (`ActionGroupPatchBody`); other
+/// members of `properties` are not the provider's to patch and are ignored.
 fn patch_fields(body: &Map<String, Value>) -> Result<Option<bool>, Response> {
-    if let Some(other) = body.keys().find(|k| *k != "tags" && *k != "properties") {
-        return Err(invalid_content(&format!(
-            "Could not find member '{other}' on object of type 'ActionGroupPatchBody'"
-        )));
-    }
     match body.get("properties") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(p)) => {
-            if let Some(other) = p.keys().find(|k| *k != "enabled") {
-                return Err(invalid_content(&format!(
-                    "Could not find member '{other}' on object of type 'ActionGroupPatch'"
-                )));
-            }
-            match p.get("enabled") {
-                None => Ok(None),
-                Some(Value::Bool(b)) => Ok(Some(*b)),
-                Some(_) => Err(invalid_content(
-                    "Property 'properties.enabled' must be a boolean",
-                )),
-            }
-        }
+        Some(Value::Object(p)) => match p.get("enabled") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(invalid_content(
+                "Property 'properties.enabled' must be a boolean",
+            )),
+        },
         Some(_) => Err(invalid_content("Property 'properties' must be an object")),
     }
 }
@@ -309,7 +372,12 @@ fn validated_properties(input: &Map<String, Value>) -> Result<Value, Response> {
     properties.insert("groupShortName".into(), Value::String(short_name));
     properties.insert("enabled".into(), Value::Bool(enabled));
     let mut names: Vec<String> = Vec::new();
-    for (kind, required) in RECEIVER_KINDS {
+    for ReceiverKind {
+        list: kind,
+        required,
+        declared,
+    } in RECEIVER_KINDS
+    {
         let receivers = match input.get(*kind) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(r)) => r.clone(),
@@ -327,6 +395,7 @@ fn validated_properties(input: &Map<String, Value>) -> Result<Value, Response> {
                 )));
             };
             validate_receiver(kind, required, i, &receiver)?;
+            receiver.retain(|member, _| declared.contains(&member.as_str()));
             if let Some(name) = receiver.get("name").and_then(Value::as_str) {
                 if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                     return Err(rp_error(

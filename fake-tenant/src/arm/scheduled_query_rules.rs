@@ -35,6 +35,38 @@ const FREQUENCIES: &[u64] = &[1, 5, 10, 15, 30, 45, 60, 120, 180, 240, 300, 360,
 /// Window sizes ("granularities") the service accepts, in minutes.
 const WINDOW_SIZES: &[u64] = &[5, 10, 15, 30, 45, 60, 120, 180, 240, 300, 360, 1440, 2880];
 
+/// Writable members of `properties` (2023-12-01, a superset of 2021-08-01).
+const PROPERTIES: &[&str] = &[
+    "actions",
+    "autoMitigate",
+    "checkWorkspaceAlertsStorageConfigured",
+    "criteria",
+    "description",
+    "displayName",
+    "enabled",
+    "evaluationFrequency",
+    "muteActionsDuration",
+    "overrideQueryTimeRange",
+    "ruleResolveConfiguration",
+    "scopes",
+    "severity",
+    "skipQueryValidation",
+    "targetResourceTypes",
+    "windowSize",
+];
+const CONDITION_MEMBERS: &[&str] = &[
+    "dimensions",
+    "failingPeriods",
+    "metricMeasureColumn",
+    "metricName",
+    "operator",
+    "query",
+    "resourceIdColumn",
+    "threshold",
+    "timeAggregation",
+];
+const ACTION_MEMBERS: &[&str] = &["actionGroups", "actionProperties", "customProperties"];
+
 const TIME_AGGREGATIONS: &[&str] = &["Count", "Average", "Minimum", "Maximum", "Total"];
 const OPERATORS: &[&str] = &[
     "Equals",
@@ -238,6 +270,8 @@ fn build_rule(
         ));
     };
     let mut props = input.clone();
+    // The provider ignores members it does not declare, and sets the read-only ones itself.
+    props.retain(|member, _| PROPERTIES.contains(&member.as_str()));
     let log_alert = kind == "LogAlert";
 
     match props.get("enabled") {
@@ -459,6 +493,7 @@ fn normalized_conditions(
                 )));
             }
         }
+        condition.retain(|member, _| CONDITION_MEMBERS.contains(&member.as_str()));
         condition.entry("dimensions").or_insert(json!([]));
         condition.entry("failingPeriods").or_insert(json!({
             "numberOfEvaluationPeriods": 1,
@@ -476,6 +511,7 @@ fn normalized_actions(arm: &ArmState, props: &Map<String, Value>) -> Result<Valu
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    actions.retain(|member, _| ACTION_MEMBERS.contains(&member.as_str()));
     let groups = actions
         .get("actionGroups")
         .and_then(Value::as_array)

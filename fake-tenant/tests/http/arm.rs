@@ -798,8 +798,10 @@ async fn scheduled_query_rules_answer_in_the_shape_of_the_requested_version() {
         true
     );
 
-    // A PUT through 2021-08-01 carries only what that version knows and replaces the rule (200).
-    let old_rule = signin_rule(SIGNIN_QUERY, &ag);
+    // A PUT through 2021-08-01 replaces the rule (200) with what that version knows: the
+    // newer members, and members no version declares, are ignored.
+    let mut old_rule = rule.clone();
+    old_rule["properties"]["mood"] = json!("calm");
     let (status, replaced) = send(
         &t,
         Method::PUT,
@@ -815,6 +817,13 @@ async fn scheduled_query_rules_answer_in_the_shape_of_the_requested_version() {
             .is_none(),
         "{after}"
     );
+    assert!(
+        after["properties"]["actions"]
+            .get("actionProperties")
+            .is_some_and(|a| a == &json!({})),
+        "{after}"
+    );
+    assert!(after["properties"].get("mood").is_none(), "{after}");
     assert_eq!(after["properties"]["createdWithApiVersion"], SQR_NEW);
 
     let (_, list) = send(
@@ -952,14 +961,42 @@ async fn action_groups_round_trip_with_service_defaults() {
         patched["properties"]["emailReceivers"],
         created["properties"]["emailReceivers"]
     );
-    let (status, _) = send(
+    let (status, ignored) = send(
         &t,
         Method::PATCH,
         &ag_path("ag-breakglass", AGV),
-        Some(&json!({"properties": {"groupShortName": "x"}})),
+        Some(&json!({"properties": {"groupShortName": "x", "enabled": false}})),
     )
     .await;
-    assert_eq!(status, 400, "PATCH changes only tags and enabled");
+    assert_eq!(status, 200, "{ignored}");
+    assert_eq!(
+        ignored["properties"]["groupShortName"], "bg-alerts",
+        "PATCH changes only tags and enabled"
+    );
+
+    let mut with_extra = action_group("bg-alerts");
+    with_extra["properties"]["emailReceivers"][0]["nickname"] = json!("soc");
+    with_extra["properties"]["mood"] = json!("calm");
+    let (status, replaced) = send(
+        &t,
+        Method::PUT,
+        &ag_path("ag-breakglass", AGV),
+        Some(&with_extra),
+    )
+    .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert!(replaced["properties"].get("mood").is_none(), "{replaced}");
+    assert!(replaced["properties"]["emailReceivers"][0]
+        .get("nickname")
+        .is_none());
+    let (status, patched) = send(
+        &t,
+        Method::PATCH,
+        &ag_path("ag-breakglass", AGV),
+        Some(&json!({"tags": {"tier": "0"}, "properties": {"enabled": false}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
 
     let (_, fetched) = send(&t, Method::GET, &ag_path("ag-breakglass", AGV), None).await;
     assert_eq!(fetched, patched);
