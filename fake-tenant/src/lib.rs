@@ -17,6 +17,8 @@ pub mod spec;
 pub mod state;
 pub mod token;
 
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 pub use state::AppState;
@@ -40,9 +42,36 @@ pub fn app(state: AppState) -> Router {
         .nest("/v1.0", graph)
         .merge(arm)
         .nest("/_fake", admin::routes())
+        .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             behaviour::middleware,
         ))
         .with_state(state)
+}
+
+/// A path no area serves. Graph names the segment it could not resolve (we name the last one,
+/// which is the unresolvable one for every path shape the provider sends); everything else
+/// answers in ARM's error envelope.
+async fn unknown_path(uri: Uri) -> Response {
+    let path = uri.path();
+    if let Some(graph_path) = path.strip_prefix("/v1.0") {
+        let segment = graph_path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        return error::GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Resource not found for the segment '{segment}'."),
+        )
+        .into_response();
+    }
+    error::ArmError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("No HTTP resource was found that matches the request URI '{path}'."),
+    )
+    .into_response()
 }

@@ -201,4 +201,12 @@ mod tests {
         let err = load("no-such-seed").unwrap_err();
         assert!(err.contains("default"), "{err}");
     }
+
+    #[test]
+    fn every_embedded_seed_builds_a_tenant() {
+        for name in embedded_names() {
+            let seed = load(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            build(&seed).unwrap_or_else(|e| panic!("seed {name} does not build: {e}"));
+        }
+    }
 }

@@ -356,10 +356,10 @@ impl Drop for Child {
     }
 }
 
-#[tokio::test]
-async fn binary_prints_one_ready_line_serves_tokens_and_dumps_state_on_sigterm() {
-    let state_file =
-        std::env::temp_dir().join(format!("fake-tenant-state-{}.json", uuid::Uuid::new_v4()));
+type StdoutLines = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+/// Starts the real binary with `--state-file` and reads its ready line.
+fn start_binary(state_file: &std::path::Path) -> (Child, Value, StdoutLines) {
     let mut child = Child(
         Command::new(env!("CARGO_BIN_EXE_breakglass-fake-tenant"))
             .args([
@@ -369,7 +369,7 @@ async fn binary_prints_one_ready_line_serves_tokens_and_dumps_state_on_sigterm()
                 "default",
                 "--state-file",
             ])
-            .arg(&state_file)
+            .arg(state_file)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -379,12 +379,28 @@ async fn binary_prints_one_ready_line_serves_tokens_and_dumps_state_on_sigterm()
     let mut lines = BufReader::new(stdout).lines();
     let line = lines.next().expect("a ready line").expect("readable");
     let ready: Value = serde_json::from_str(&line).expect("ready line is JSON");
+    (child, ready, lines)
+}
+
+fn terminate(child: &mut Child) {
+    let pid = child.0.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let exit = child.0.wait().unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+}
+
+#[tokio::test]
+async fn binary_prints_one_ready_line_serves_tokens_and_keeps_state_across_restarts() {
+    let state_file =
+        std::env::temp_dir().join(format!("fake-tenant-state-{}.json", uuid::Uuid::new_v4()));
+    let (mut child, ready, mut lines) = start_binary(&state_file);
     assert_eq!(ready["ready"], json!(true));
     assert_eq!(
         ready["tenant_id"],
         json!("46810bcd-886d-469e-a664-c8d3691d74fd")
     );
-    let url = ready["url"].as_str().unwrap();
+    let url = ready["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"));
 
     let http = reqwest::Client::new();
@@ -403,19 +419,66 @@ async fn binary_prints_one_ready_line_serves_tokens_and_dumps_state_on_sigterm()
         .await
         .unwrap();
     assert_eq!(token.status(), 200);
+    let registered = http
+        .post(format!(
+            "{url}/_fake/auth/applications/{}/federatedIdentityCredentials",
+            ready["client_id"].as_str().unwrap()
+        ))
+        .json(&json!({"name": "survives-restart", "issuer": "https://issuer.example", "subject": "s", "audiences": ["a"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
 
-    let pid = child.0.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
-    let exit = child.0.wait().unwrap();
-    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    terminate(&mut child);
     assert!(lines.next().is_none(), "exactly one line on stdout");
     let dumped: Value =
         serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
-    std::fs::remove_file(&state_file).unwrap();
     assert_eq!(dumped["tenant"]["id"], ready["tenant_id"]);
     assert_eq!(
         dumped["auth"]["applications"][0]["appId"],
         ready["client_id"]
     );
+
+    // A second instance on the same state file starts from it, not from the seed.
+    let (mut second, ready, _) = start_binary(&state_file);
+    let state: Value = http
+        .get(format!("{}/_fake/state", ready["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    terminate(&mut second);
+    std::fs::remove_file(&state_file).unwrap();
+    let names: Vec<&str> = state["auth"]["applications"][0]["federatedIdentityCredentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(names.contains(&"survives-restart"), "{names:?}");
+}
+
+#[tokio::test]
+async fn unknown_paths_answer_in_the_service_error_shapes() {
+    let t = TestTenant::start().await;
+    let graph = t
+        .graph(Method::GET, "/users/x/nonsense")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(graph.status(), 400);
+    let request_id = graph.headers()["request-id"].to_str().unwrap().to_owned();
+    let body = json_body(graph).await;
+    assert_eq!(body["error"]["code"], json!("BadRequest"));
+    assert_eq!(
+        body["error"]["message"],
+        json!("Resource not found for the segment 'nonsense'.")
+    );
+    assert_eq!(body["error"]["innerError"]["request-id"], json!(request_id));
+    let arm = t.arm(Method::GET, "/nothing-here").send().await.unwrap();
+    assert_eq!(arm.status(), 404);
+    assert_eq!(json_body(arm).await["error"]["code"], json!("NotFound"));
 }
