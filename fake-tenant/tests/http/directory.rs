@@ -1085,6 +1085,29 @@ async fn conditional_access_patch_replaces_arrays_and_loses_unsent_exclusions() 
     assert_eq!(after["grantControls"], before["grantControls"]);
     assert_eq!(after["displayName"], before["displayName"]);
     assert_ne!(after["modifiedDateTime"], before["modifiedDateTime"]);
+
+    // A policy keeps the id of a user deleted since; resending it is accepted, adding a
+    // deleted user is not.
+    let doomed = create_user(&t, &new_user("doomed", "contoso.com")).await;
+    let doomed_id = doomed["id"].as_str().unwrap();
+    let with_doomed = json!({"conditions": {"users": {"excludeUsers": [ERIN, doomed_id]}}});
+    assert_eq!(
+        status_of(t.graph(Method::PATCH, &path).json(&with_doomed)).await,
+        StatusCode::NO_CONTENT
+    );
+    t.graph(Method::DELETE, &format!("/users/{doomed_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(t.graph(Method::PATCH, &path).json(&with_doomed)).await,
+        StatusCode::NO_CONTENT
+    );
+    let other = format!("{CA_POLICIES}/ca000000-0000-4000-8000-000000000002");
+    assert_eq!(
+        status_of(t.graph(Method::PATCH, &other).json(&with_doomed)).await,
+        StatusCode::BAD_REQUEST
+    );
     t.assert_no_spec_violations().await;
 }
 

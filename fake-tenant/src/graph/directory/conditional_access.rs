@@ -5,6 +5,7 @@
 //! not resend. Referenced users and groups are checked against the directory as the CA service
 //! sees it, i.e. through replication lag, so a just-created user can be refused for a while.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -203,6 +204,24 @@ struct Validation<'a> {
     directory: &'a DirectoryState,
     lag: Duration,
     evolvable: bool,
+    /// Ids the stored policy already references. Only ids a write introduces are checked:
+    /// a policy keeps the id of a user deleted since, and resending it must stay possible.
+    already_referenced: BTreeSet<String>,
+}
+
+/// Every id in a policy's `conditions.users` lists, lower-cased.
+fn referenced_ids(policy: &Map<String, Value>) -> BTreeSet<String> {
+    policy
+        .get("conditions")
+        .and_then(|c| c.get("users"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|users| users.values())
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .collect()
 }
 
 impl Validation<'_> {
@@ -294,6 +313,7 @@ impl Validation<'_> {
                 .id_list(users, key)?
                 .into_iter()
                 .filter(|id| !USER_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(id)))
+                .filter(|id| !self.already_referenced.contains(&id.to_ascii_lowercase()))
                 .filter(|id| self.directory.users.get(id, self.lag).is_none())
                 .collect();
             if !missing.is_empty() {
@@ -310,6 +330,7 @@ impl Validation<'_> {
             let missing: Vec<&str> = self
                 .id_list(users, key)?
                 .into_iter()
+                .filter(|id| !self.already_referenced.contains(&id.to_ascii_lowercase()))
                 .filter(|id| self.directory.groups.get(id, self.lag).is_none())
                 .collect();
             if !missing.is_empty() {
@@ -658,6 +679,7 @@ pub async fn create(
             directory,
             lag,
             evolvable: accepts_evolvable_enums(&headers),
+            already_referenced: BTreeSet::new(),
         }
         .check(&policy)?;
         expand_authentication_strength(&mut policy)?;
@@ -720,6 +742,7 @@ pub async fn update(
         directory,
         lag,
         evolvable: accepts_evolvable_enums(&headers),
+        already_referenced: referenced_ids(&current),
     }
     .check(&updated)?;
     if patch
