@@ -64,7 +64,10 @@ pub struct ProviderConfig {
 impl ProviderConfig {
     /// The configuration inside what `configure` returned, for resources and data sources.
     pub fn from_data(data: &ProviderData) -> Option<&ProviderConfig> {
-        data.downcast_ref::<ProviderConfig>()
+        // `configure` hands out the Azure clients, which own the configuration.
+        data.downcast_ref::<crate::azure::AzureClients>()
+            .map(|clients| &clients.config)
+            .or_else(|| data.downcast_ref::<ProviderConfig>())
     }
 
     /// `terraform-provider-breakglass/0.1.0 terraform/1.11.4`, sent on every request so tenant

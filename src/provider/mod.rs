@@ -102,7 +102,8 @@ impl Provider for BreakglassProvider {
         );
         // Secrets print as [redacted] through `Secret`'s Debug.
         tracing::debug!(config = ?resolved, "resolved provider configuration");
-        Ok(Arc::new(resolved))
+        let clients = crate::azure::AzureClients::from_config(resolved, &*self.env)?;
+        Ok(Arc::new(clients))
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
@@ -110,6 +111,8 @@ impl Provider for BreakglassProvider {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        Vec::new()
+        vec![Arc::new(
+            crate::data_sources::client_config::ClientConfigDataSource,
+        )]
     }
 }

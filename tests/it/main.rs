@@ -3,3 +3,8 @@
 
 mod harness;
 mod provider_config;
+mod azure_support;
+mod azure_auth;
+mod azure_http;
+mod azure_redact;
+mod client_config;

@@ -1,0 +1,185 @@
+//! Waiting out Entra's eventual consistency. A write lands on one replica; reads may be served
+//! by others for a while, so a fresh object can 404 and an update can read back stale. Instead
+//! of sleeping for a guessed time, every resource uses `ConsistencyWait`: read until the
+//! condition holds for N reads in a row (one lucky replica is not enough), logging at INFO while
+//! it waits, and giving up when the operation's deadline would pass.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tracing::info;
+
+use crate::azure::error::AzureError;
+use crate::azure::retry::Deadline;
+
+#[derive(Debug, Clone)]
+pub struct ConsistencyWait {
+    /// What is awaited, for the log and the timeout error: "user bg-1 to be readable".
+    pub what: String,
+    /// Consecutive successful reads required.
+    pub consecutive: u32,
+    /// Pause between reads.
+    pub interval: Duration,
+    pub deadline: Deadline,
+}
+
+impl ConsistencyWait {
+    /// Ten consecutive reads, as the azuread provider does for fresh directory objects, one
+    /// second apart would cost ten seconds per create; replicas converge within seconds, so
+    /// fewer reads closer together are used by default and callers can ask for more.
+    pub fn new(what: impl Into<String>, deadline: Deadline) -> Self {
+        ConsistencyWait {
+            what: what.into(),
+            consecutive: 3,
+            interval: Duration::from_millis(500),
+            deadline,
+        }
+    }
+
+    pub fn consecutive(mut self, n: u32) -> Self {
+        self.consecutive = n.max(1);
+        self
+    }
+
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Reads until `holds` is true for `consecutive` reads in a row, and returns the last read.
+    /// Errors from `read` end the wait at once (a 404 should be mapped to a value by the reader,
+    /// e.g. with `get_optional`).
+    pub async fn until<T, F, Fut>(
+        &self,
+        mut read: F,
+        holds: impl Fn(&T) -> bool,
+    ) -> Result<T, AzureError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AzureError>>,
+    {
+        let mut streak = 0;
+        let mut reads = 0u32;
+        loop {
+            let value = read().await?;
+            reads += 1;
+            if holds(&value) {
+                streak += 1;
+                if streak >= self.consecutive {
+                    return Ok(value);
+                }
+            } else {
+                if streak > 0 || reads == 1 || reads.is_multiple_of(10) {
+                    info!(
+                        what = %self.what,
+                        reads,
+                        remaining_s = self.deadline.remaining().as_secs(),
+                        "waiting for Microsoft Entra to become consistent"
+                    );
+                }
+                streak = 0;
+            }
+            if self.deadline.would_pass(self.interval) {
+                return Err(self.timed_out(reads));
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    /// Reads until `consecutive` reads in a row return the same value (the replicas agree).
+    pub async fn until_stable<T, F, Fut>(&self, mut read: F) -> Result<T, AzureError>
+    where
+        T: PartialEq + Clone,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AzureError>>,
+    {
+        let mut previous: Option<T> = None;
+        let mut streak = 0;
+        let mut reads = 0u32;
+        loop {
+            let value = read().await?;
+            reads += 1;
+            if previous.as_ref() == Some(&value) {
+                streak += 1;
+            } else {
+                if previous.is_some() {
+                    info!(what = %self.what, reads, "reads disagree; waiting for replicas to converge");
+                }
+                streak = 1;
+            }
+            if streak >= self.consecutive {
+                return Ok(value);
+            }
+            previous = Some(value);
+            if self.deadline.would_pass(self.interval) {
+                return Err(self.timed_out(reads));
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    fn timed_out(&self, reads: u32) -> AzureError {
+        AzureError::Deadline {
+            operation: format!("Waiting for {}", self.what),
+            budget: self.deadline.budget(),
+            attempts: reads,
+            last: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn fast(deadline: Duration) -> ConsistencyWait {
+        ConsistencyWait::new("test object", Deadline::after(deadline))
+            .consecutive(3)
+            .interval(Duration::from_millis(1))
+    }
+
+    #[tokio::test]
+    async fn a_single_good_read_is_not_enough() {
+        // Replica answers: found, missing, found, found, found.
+        let answers = [true, false, true, true, true];
+        let n = AtomicU32::new(0);
+        let got = fast(Duration::from_secs(5))
+            .until(
+                || {
+                    let i = n.fetch_add(1, Ordering::SeqCst) as usize;
+                    async move { Ok(answers[i]) }
+                },
+                |found| *found,
+            )
+            .await
+            .unwrap();
+        assert!(got);
+        assert_eq!(n.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn stable_means_equal_in_a_row() {
+        let answers = [1, 2, 2, 3, 3, 3];
+        let n = AtomicU32::new(0);
+        let got = fast(Duration::from_secs(5))
+            .until_stable(|| {
+                let i = n.fetch_add(1, Ordering::SeqCst) as usize;
+                async move { Ok(answers[i]) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(got, 3);
+        assert_eq!(n.load(Ordering::SeqCst), 6);
+    }
+
+    #[tokio::test]
+    async fn gives_up_at_the_deadline() {
+        let err = fast(Duration::from_millis(30))
+            .until(|| async { Ok(false) }, |b| *b)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AzureError::Deadline { .. }));
+        assert!(err.to_string().contains("test object"));
+    }
+}

@@ -1,0 +1,132 @@
+//! The Azure client layer: everything the provider does over HTTP. Resources call typed
+//! functions on `AzureClients` (Graph, ARM) and get typed `AzureError`s back; authentication,
+//! token caching, retries, paging, redacted logging, consistency waits and per-object locks
+//! all live here and nowhere else.
+//!
+//! Code map:
+//! - `auth`: one `TokenSource` per authentication method and the per-audience `TokenCache`.
+//! - `http`: the request pipeline (timeouts, retries, create probes, DEBUG/TRACE logging).
+//! - `retry`: `Deadline`, backoff with full jitter, `Retry-After`.
+//! - `service`, `graph`, `arm`: service clients and nextLink paging streams.
+//! - `consistency`: `ConsistencyWait`; `locks`: `ObjectLocks`.
+//! - `error`: `AzureError` and friends; `redact`: what may be logged.
+
+pub mod arm;
+pub mod auth;
+pub mod consistency;
+pub mod error;
+pub mod graph;
+pub mod http;
+pub mod locks;
+pub mod redact;
+pub mod retry;
+pub mod service;
+
+use std::sync::Arc;
+
+pub use arm::ArmClient;
+pub use auth::{TokenCache, TokenSource};
+pub use consistency::ConsistencyWait;
+pub use error::{ApiError, AuthError, AuthMethodKind, AzureError, Service};
+pub use graph::GraphClient;
+pub use locks::ObjectLocks;
+pub use retry::{Deadline, RetryPolicy};
+
+use crate::framework::{Diagnostic, Diagnostics, ProviderData};
+use crate::provider::ProviderConfig;
+
+/// Where the services live and which token audience each needs.
+#[derive(Debug, Clone)]
+pub struct ServiceEndpoints {
+    /// Graph root without version, e.g. `https://graph.microsoft.com`.
+    pub graph: String,
+    pub graph_scope: String,
+    /// ARM root, e.g. `https://management.azure.com`.
+    pub resource_manager: String,
+    pub resource_manager_scope: String,
+}
+
+/// Everything resources need to talk to the tenant. `Provider::configure` builds one from the
+/// resolved `ProviderConfig` and hands it out as `ProviderData`.
+pub struct AzureClients {
+    pub config: ProviderConfig,
+    pub graph: GraphClient,
+    pub arm: ArmClient,
+    pub tokens: Arc<TokenCache>,
+    pub locks: Arc<ObjectLocks>,
+}
+
+impl AzureClients {
+    /// Builds the clients for `config`; `env` is the provider's environment lookup (see
+    /// `auth::source_from_config`). No request is sent yet: tokens are fetched on first use.
+    pub fn from_config(
+        config: ProviderConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Diagnostics> {
+        let source = auth::source_from_config(&config, env)
+            .map_err(|e| Diagnostics::from(Diagnostic::from(AzureError::from(e))))?;
+        let endpoints = ServiceEndpoints {
+            graph: config.cloud.graph.clone(),
+            graph_scope: config.cloud.graph_scope.clone(),
+            resource_manager: config.cloud.resource_manager.clone(),
+            resource_manager_scope: config.cloud.arm_scope.clone(),
+        };
+        let user_agent = config.user_agent();
+        Self::new(
+            config,
+            endpoints,
+            source,
+            RetryPolicy::default(),
+            &user_agent,
+        )
+        .map_err(|e| Diagnostic::error("Could not set up the HTTP client", e).into())
+    }
+
+    pub fn new(
+        config: ProviderConfig,
+        endpoints: ServiceEndpoints,
+        source: Box<dyn TokenSource>,
+        policy: RetryPolicy,
+        user_agent: &str,
+    ) -> Result<Self, String> {
+        let http = http::HttpPipeline::new(policy, user_agent)?;
+        let tokens = Arc::new(TokenCache::new(source, http.clone()));
+        let graph = GraphClient::new(service::ServiceClient {
+            service: Service::Graph,
+            base_url: format!("{}/v1.0", endpoints.graph.trim_end_matches('/')),
+            scope: endpoints.graph_scope,
+            tokens: tokens.clone(),
+            http: http.clone(),
+        });
+        let arm = ArmClient::new(service::ServiceClient {
+            service: Service::ResourceManager,
+            base_url: endpoints.resource_manager.trim_end_matches('/').to_owned(),
+            scope: endpoints.resource_manager_scope,
+            tokens: tokens.clone(),
+            http,
+        });
+        Ok(AzureClients {
+            config,
+            graph,
+            arm,
+            tokens,
+            locks: Arc::new(ObjectLocks::new()),
+        })
+    }
+
+    pub fn auth_method(&self) -> AuthMethodKind {
+        self.tokens.method()
+    }
+
+    /// The clients inside the data `configure` produced, or the diagnostic resources return
+    /// when the provider was not configured.
+    pub fn from_provider_data(data: &ProviderData) -> Result<&AzureClients, Diagnostic> {
+        data.downcast_ref::<AzureClients>().ok_or_else(|| {
+            Diagnostic::error(
+                "Provider not configured",
+                "The breakglass provider has no Azure clients: its `provider \"breakglass\"` \
+                 block could not be configured. Fix the errors reported for it first.",
+            )
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! What Graph and ARM clients share: a base URL, the token scope of the service, the token
+//! cache and the HTTP pipeline; plus nextLink paging as an async stream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use futures::Stream;
+use reqwest::Method;
+use serde_json::Value as Json;
+
+use crate::azure::auth::TokenCache;
+use crate::azure::error::{AzureError, Service};
+use crate::azure::http::{ApiRequest, ApiResponse, Body, CreateProbe, HttpPipeline, Resend};
+use crate::azure::retry::Deadline;
+
+#[derive(Clone)]
+pub struct ServiceClient {
+    pub service: Service,
+    /// e.g. `https://graph.microsoft.com/v1.0` or `https://management.azure.com`.
+    pub base_url: String,
+    /// e.g. `https://graph.microsoft.com/.default`.
+    pub scope: String,
+    pub tokens: Arc<TokenCache>,
+    pub http: HttpPipeline,
+}
+
+/// One call, described by its parts; `ServiceClient::call` runs it.
+pub struct Call<'a> {
+    pub method: Method,
+    /// A path below the base URL (`/users/…`) or an absolute URL (a nextLink).
+    pub target: String,
+    pub body: Option<Json>,
+    pub headers: Vec<(&'static str, String)>,
+    pub resend: Resend,
+    pub probe: Option<&'a CreateProbe<'a>>,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, target: impl Into<String>) -> Self {
+        Call {
+            method,
+            target: target.into(),
+            body: None,
+            headers: Vec::new(),
+            resend: Resend::Idempotent,
+            probe: None,
+        }
+    }
+    pub fn body(mut self, body: Json) -> Self {
+        self.body = Some(body);
+        self
+    }
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    /// Marks a create: re-sent after an ambiguous failure only when `probe` finds nothing.
+    pub fn create(mut self, probe: &'a CreateProbe<'a>) -> Self {
+        self.resend = Resend::ProbeFirst;
+        self.probe = Some(probe);
+        self
+    }
+}
+
+impl ServiceClient {
+    pub fn url(&self, target: &str) -> String {
+        if target.starts_with("http://") || target.starts_with("https://") {
+            target.to_owned()
+        } else {
+            format!("{}{}", self.base_url.trim_end_matches('/'), target)
+        }
+    }
+
+    /// Runs `call`; any non-2xx final answer becomes an `ApiError`.
+    pub async fn call(
+        &self,
+        call: Call<'_>,
+        deadline: &Deadline,
+    ) -> Result<ApiResponse, AzureError> {
+        let mut req = ApiRequest::new(self.service, call.method, self.url(&call.target));
+        if let Some(body) = call.body {
+            req.body = Body::Json(body);
+        }
+        req.headers = call.headers;
+        req.auth = Some((&self.tokens, &self.scope));
+        req.resend = call.resend;
+        req.probe = call.probe;
+        self.http.send(&req, deadline).await
+    }
+
+    /// GET returning the JSON body.
+    pub async fn get_json(&self, call: Call<'_>, deadline: &Deadline) -> Result<Json, AzureError> {
+        let method = call.method.to_string();
+        let url = self.url(&call.target);
+        let resp = self.call(call, deadline).await?;
+        resp.body.ok_or_else(|| AzureError::InvalidResponse {
+            service: self.service,
+            method,
+            url,
+            reason: "the answer has no body".into(),
+        })
+    }
+
+    /// Every item of a collection, following the service's next-page link (`@odata.nextLink`
+    /// for Graph, `nextLink` for ARM) as given, lazily, one page per poll when the buffer is
+    /// empty. The deadline covers the whole listing.
+    pub fn items<'a>(
+        &'a self,
+        first: Call<'a>,
+        next_link_key: &'static str,
+        deadline: Deadline,
+    ) -> impl Stream<Item = Result<Json, AzureError>> + Send + 'a {
+        struct Pager<'a> {
+            next: Option<Call<'a>>,
+            buffer: VecDeque<Json>,
+            headers: Vec<(&'static str, String)>,
+        }
+        let headers = first.headers.clone();
+        let start = Pager {
+            next: Some(first),
+            buffer: VecDeque::new(),
+            headers,
+        };
+        futures::stream::try_unfold(start, move |mut pager| async move {
+            loop {
+                if let Some(item) = pager.buffer.pop_front() {
+                    return Ok(Some((item, pager)));
+                }
+                let Some(call) = pager.next.take() else {
+                    return Ok(None);
+                };
+                let page = self.get_json(call, &deadline).await?;
+                pager.buffer = page
+                    .get("value")
+                    .and_then(Json::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into();
+                if let Some(link) = page.get(next_link_key).and_then(Json::as_str) {
+                    let mut call = Call::new(Method::GET, link);
+                    // Headers such as `ConsistencyLevel: eventual` must accompany every page.
+                    call.headers = pager.headers.clone();
+                    pager.next = Some(call);
+                }
+            }
+        })
+    }
+}
