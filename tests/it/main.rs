@@ -3,6 +3,7 @@
 
 mod harness;
 mod provider_config;
+mod protocol;
 mod azure_support;
 mod azure_auth;
 mod azure_http;

@@ -1,0 +1,244 @@
+//! Running the provider as a go-plugin server: listen, announce, serve, stop.
+//!
+//! Lifetime rules Terraform relies on:
+//! * the handshake line is printed once the port is bound, and nothing else goes to stdout;
+//! * Ctrl-C (SIGINT, which the terminal sends to the whole process group) is ignored: Terraform
+//!   handles it by calling StopProvider and then Shutdown, and must not lose us mid-apply;
+//! * GRPCController.Shutdown or SIGTERM stop the server gracefully and the process exits 0.
+//!
+//! `--debug` instead serves plaintext without the cookie check, prints a
+//! `TF_REATTACH_PROVIDERS` value for a person to export, survives individual Terraform commands
+//! (Shutdown is ignored) and stops on Ctrl-C.
+
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::framework::Provider;
+use crate::protocol::go_plugin::{Broker, Controller, ShutdownSignal, Stdio};
+use crate::protocol::handshake::{self, Launch, PortRange};
+use crate::protocol::mtls::{AutoMtls, MtlsError};
+use crate::protocol::proto::go_plugin::grpc_broker_server::GrpcBrokerServer;
+use crate::protocol::proto::go_plugin::grpc_controller_server::GrpcControllerServer;
+use crate::protocol::proto::go_plugin::grpc_stdio_server::GrpcStdioServer;
+use crate::protocol::proto::tfplugin6::provider_server::ProviderServer as ProviderGrpcServer;
+use crate::protocol::wire::ProviderService;
+
+/// The name go-plugin health-checks.
+const HEALTH_SERVICE_NAME: &str = "plugin";
+
+/// Schemas and states of a large configuration can exceed gRPC's 4 MiB default; Terraform's
+/// client allows up to 2 GiB, the Go plugin SDKs 256 MiB.
+const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// After shutdown starts, how long in-flight calls may take before the process exits anyway.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+pub enum ServeMode {
+    /// Launched by Terraform, with what the environment said.
+    Managed(Launch),
+    /// Started by a person with `--debug`.
+    Debug,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("could not listen for Terraform: {0}")]
+    Listen(io::Error),
+    #[error(transparent)]
+    Mtls(#[from] MtlsError),
+    #[error("could not write the handshake line to stdout: {0}")]
+    Announce(io::Error),
+    #[error("could not install signal handlers: {0}")]
+    Signals(io::Error),
+    #[error("the gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves `provider` until Terraform (or a signal) stops it.
+pub async fn serve(provider: Arc<dyn Provider>, mode: ServeMode) -> Result<(), ServeError> {
+    let debug = matches!(mode, ServeMode::Debug);
+    let (ports, client_cert_pem) = match mode {
+        ServeMode::Managed(launch) => (launch.ports, launch.client_cert_pem),
+        ServeMode::Debug => (None, None),
+    };
+    let mtls = client_cert_pem.as_deref().map(AutoMtls::new).transpose()?;
+
+    let listener = bind(ports).await.map_err(ServeError::Listen)?;
+    let address = listener.local_addr().map_err(ServeError::Listen)?;
+    let shutdown = ShutdownSignal::new();
+    watch_signals(shutdown.clone(), debug).map_err(ServeError::Signals)?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(HEALTH_SERVICE_NAME, ServingStatus::Serving)
+        .await;
+    let provider_service = ProviderGrpcServer::new(ProviderService::new(provider))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(GrpcControllerServer::new(Controller::new(
+            shutdown.clone(),
+            !debug,
+        )))
+        .add_service(GrpcStdioServer::new(Stdio::new(shutdown.clone())))
+        .add_service(GrpcBrokerServer::new(Broker::new(shutdown.clone())))
+        .add_service(provider_service);
+
+    if debug {
+        announce(&debug_instructions(address)).map_err(ServeError::Announce)?;
+    } else {
+        let cert = mtls.as_ref().map(AutoMtls::server_cert_der);
+        announce(&handshake::handshake_line(address, cert)).map_err(ServeError::Announce)?;
+    }
+    tracing::debug!(%address, tls = mtls.is_some(), "plugin server listening");
+
+    let serving = async {
+        match &mtls {
+            Some(mtls) => {
+                router
+                    .serve_with_incoming_shutdown(mtls.incoming(listener), shutdown.triggered())
+                    .await
+            }
+            None => {
+                router
+                    .serve_with_incoming_shutdown(
+                        TcpListenerStream::new(listener),
+                        shutdown.triggered(),
+                    )
+                    .await
+            }
+        }
+    };
+    let drain_deadline = {
+        let stopped = shutdown.triggered();
+        async move {
+            stopped.await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        }
+    };
+    tokio::select! {
+        result = serving => result?,
+        () = drain_deadline => {
+            tracing::warn!("calls still running {DRAIN_LIMIT:?} after shutdown; exiting anyway");
+        }
+    }
+    tracing::debug!("plugin server stopped");
+    Ok(())
+}
+
+/// Binds 127.0.0.1 on a free port inside `ports` (any port when `None`). The scan starts at a
+/// random offset because Terraform starts several providers at once within the same range.
+async fn bind(ports: Option<PortRange>) -> io::Result<TcpListener> {
+    let Some(range) = ports else {
+        return TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await;
+    };
+    let span = u32::from(range.max - range.min) + 1;
+    let start = rand::random::<u32>() % span;
+    for offset in 0..span {
+        let port = range.min + ((start + offset) % span) as u16;
+        if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
+            return Ok(listener);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!(
+            "no free port on 127.0.0.1 between PLUGIN_MIN_PORT {} and PLUGIN_MAX_PORT {}",
+            range.min, range.max
+        ),
+    ))
+}
+
+fn announce(text: &str) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()
+}
+
+fn debug_instructions(address: SocketAddr) -> String {
+    let reattach = handshake::reattach_config(address, std::process::id());
+    format!(
+        "terraform-provider-breakglass is running in debug mode.\n\
+         To make Terraform use this process, run this in the shell where you run terraform:\n\
+         \n\
+         \texport TF_REATTACH_PROVIDERS='{reattach}'\n\
+         \n\
+         Press Ctrl-C to stop the provider."
+    )
+}
+
+#[cfg(unix)]
+fn watch_signals(shutdown: ShutdownSignal, debug: bool) -> io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = interrupt.recv() => {
+                    if debug {
+                        break;
+                    }
+                    tracing::trace!("ignoring SIGINT; Terraform stops the provider itself");
+                }
+                Some(()) = terminate.recv() => break,
+                else => return,
+            }
+        }
+        tracing::debug!("stopping on signal");
+        shutdown.trigger();
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn watch_signals(shutdown: ShutdownSignal, debug: bool) -> io::Result<()> {
+    if debug {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                shutdown.trigger();
+            }
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn binds_inside_the_requested_range_on_loopback() {
+        // Find a free port, then ask for a range that holds only it.
+        let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let listener = bind(Some(PortRange {
+            min: port,
+            max: port,
+        }))
+        .await
+        .unwrap();
+        let address = listener.local_addr().unwrap();
+        assert_eq!(address.port(), port);
+        assert!(address.ip().is_loopback());
+
+        // The only port is now taken: binding again must fail, not wander outside the range.
+        let error = bind(Some(PortRange {
+            min: port,
+            max: port,
+        }))
+        .await
+        .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+    }
+}
