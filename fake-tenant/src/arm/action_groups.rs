@@ -225,6 +225,23 @@ pub fn collection(state: &AppState, req: &ArmRequest, scope: &RgScope) -> Reply 
     Ok(list_response(items))
 }
 
+/// `ActionGroups_ListBySubscriptionId`.
+pub fn subscription_collection(state: &AppState, req: &ArmRequest, sub: &str) -> Reply {
+    if req.method != Method::GET {
+        return Err(method_not_allowed(&req.method));
+    }
+    let tenant = state.tenant();
+    let items = tenant
+        .arm
+        .action_groups
+        .list(tenant.behaviour.arm_lag())
+        .into_iter()
+        .filter(|ag| super::in_subscription(ag, sub))
+        .map(|ag| Value::Object(ag.clone()))
+        .collect();
+    Ok(list_response(items))
+}
+
 pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> Reply {
     let key = scoped_key(scope, name);
     match req.method {

@@ -240,6 +240,10 @@ pub enum ArmPath {
     DiagnosticSettingsCategories,
     Subscription(String),
     ResourceGroups(String),
+    /// `…/providers/Microsoft.Insights/actionGroups` across a subscription.
+    SubscriptionActionGroups(String),
+    /// `…/providers/Microsoft.Insights/scheduledQueryRules` across a subscription.
+    SubscriptionScheduledQueryRules(String),
     ResourceGroup(RgScope),
     Workspaces(RgScope),
     Workspace(RgScope, String),
@@ -266,6 +270,12 @@ impl ArmPath {
             }
             ["subscriptions", _] => ArmPath::Subscription(s[1].clone()),
             ["subscriptions", _, "resourcegroups"] => ArmPath::ResourceGroups(s[1].clone()),
+            ["subscriptions", _, "providers", "microsoft.insights", "actiongroups"] => {
+                ArmPath::SubscriptionActionGroups(s[1].clone())
+            }
+            ["subscriptions", _, "providers", "microsoft.insights", "scheduledqueryrules"] => {
+                ArmPath::SubscriptionScheduledQueryRules(s[1].clone())
+            }
             ["subscriptions", _, "resourcegroups", _, rest @ ..] => {
                 let scope = RgScope {
                     subscription: s[1].clone(),
@@ -318,16 +328,21 @@ impl ArmPath {
             | ArmPath::Workspace(..)
             | ArmPath::Tables(..)
             | ArmPath::Table(..) => workspaces::API_VERSIONS,
-            ArmPath::ActionGroups(_) | ArmPath::ActionGroup(..) => action_groups::API_VERSIONS,
-            ArmPath::ScheduledQueryRules(_) | ArmPath::ScheduledQueryRule(..) => {
-                scheduled_query_rules::API_VERSIONS
-            }
+            ArmPath::SubscriptionActionGroups(_)
+            | ArmPath::ActionGroups(_)
+            | ArmPath::ActionGroup(..) => action_groups::API_VERSIONS,
+            ArmPath::SubscriptionScheduledQueryRules(_)
+            | ArmPath::ScheduledQueryRules(_)
+            | ArmPath::ScheduledQueryRule(..) => scheduled_query_rules::API_VERSIONS,
         }
     }
 
     fn subscription(&self) -> Option<&str> {
         match self {
-            ArmPath::Subscription(sub) | ArmPath::ResourceGroups(sub) => Some(sub),
+            ArmPath::Subscription(sub)
+            | ArmPath::ResourceGroups(sub)
+            | ArmPath::SubscriptionActionGroups(sub)
+            | ArmPath::SubscriptionScheduledQueryRules(sub) => Some(sub),
             ArmPath::ResourceGroup(scope)
             | ArmPath::Workspaces(scope)
             | ArmPath::Workspace(scope, _)
@@ -416,6 +431,12 @@ async fn dispatch(
         ArmPath::DiagnosticSettingsCategories => diagnostic_settings::categories(&req),
         ArmPath::Subscription(sub) => resource_groups::subscription(&state, &req, sub),
         ArmPath::ResourceGroups(sub) => resource_groups::collection(&state, &req, sub),
+        ArmPath::SubscriptionActionGroups(sub) => {
+            action_groups::subscription_collection(&state, &req, sub)
+        }
+        ArmPath::SubscriptionScheduledQueryRules(sub) => {
+            scheduled_query_rules::subscription_collection(&state, &req, sub)
+        }
         ArmPath::ResourceGroup(scope) => resource_groups::item(&state, &req, scope),
         ArmPath::Workspaces(scope) => workspaces::collection(&state, &req, scope),
         ArmPath::Workspace(scope, ws) => workspaces::item(&state, &req, scope, ws),
@@ -612,6 +633,14 @@ pub fn parse_resource_id(id: &str) -> Option<ResourceId> {
         }
         _ => None,
     }
+}
+
+/// Whether a stored resource's id lies in the subscription.
+pub fn in_subscription(resource: &Map<String, Value>, sub: &str) -> bool {
+    resource["id"]
+        .as_str()
+        .and_then(parse_resource_id)
+        .is_some_and(|id| id.subscription.eq_ignore_ascii_case(sub))
 }
 
 /// The collection key for an RG-level resource: lower-cased `sub/rg/name`.

@@ -130,6 +130,23 @@ pub fn collection(state: &AppState, req: &ArmRequest, scope: &RgScope) -> Reply 
     Ok(list_response(items))
 }
 
+/// `ScheduledQueryRules_ListBySubscription`.
+pub fn subscription_collection(state: &AppState, req: &ArmRequest, sub: &str) -> Reply {
+    if req.method != Method::GET {
+        return Err(method_not_allowed(&req.method));
+    }
+    let tenant = state.tenant();
+    let items = tenant
+        .arm
+        .scheduled_query_rules
+        .list(tenant.behaviour.arm_lag())
+        .into_iter()
+        .filter(|r| super::in_subscription(r, sub))
+        .map(|r| shaped(r, req.api_version))
+        .collect();
+    Ok(list_response(items))
+}
+
 pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> Reply {
     let key = scoped_key(scope, name);
     match req.method {

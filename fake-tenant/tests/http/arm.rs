@@ -837,6 +837,17 @@ async fn scheduled_query_rules_answer_in_the_shape_of_the_requested_version() {
     )
     .await;
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    let (_, by_subscription) = send(
+        &t,
+        Method::GET,
+        &format!("/subscriptions/{SUB}/providers/Microsoft.Insights/scheduledQueryRules?api-version={SQR_OLD}"),
+        None,
+    )
+    .await;
+    assert_eq!(by_subscription["value"][0]["name"], "bg-signin");
+    assert!(by_subscription["value"][0]["properties"]["actions"]
+        .get("actionProperties")
+        .is_none());
     let (status, _) = send(&t, Method::DELETE, &rule_path("bg-signin", SQR_NEW), None).await;
     assert_eq!(status, 200);
     let (status, _) = send(&t, Method::GET, &rule_path("bg-signin", SQR_NEW), None).await;
@@ -1011,6 +1022,16 @@ async fn action_groups_round_trip_with_service_defaults() {
     )
     .await;
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    let (_, by_subscription) = send(
+        &t,
+        Method::GET,
+        &format!(
+            "/subscriptions/{SUB}/providers/microsoft.insights/actionGroups?api-version={AGV}"
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(by_subscription["value"], list["value"]);
 
     let (status, _) = send(&t, Method::DELETE, &ag_path("ag-breakglass", AGV), None).await;
     assert_eq!(status, 200);
