@@ -589,6 +589,29 @@ async fn delete_restore_conflict_and_permanent_delete() {
         .tenant()
         .directory
         .password_matches(&id, "Str0ng!Passphrase#42"));
+
+    // The seed's contractor was deleted long ago: past the 30-day retention it is gone.
+    let expired = "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e99";
+    for request in [
+        t.graph(Method::GET, &format!("/directory/deletedItems/{expired}")),
+        t.graph(
+            Method::POST,
+            &format!("/directory/deletedItems/{expired}/restore"),
+        ),
+        t.graph(
+            Method::DELETE,
+            &format!("/directory/deletedItems/{expired}"),
+        ),
+    ] {
+        assert_eq!(status_of(request).await, StatusCode::NOT_FOUND);
+    }
+    assert!(t
+        .state
+        .tenant()
+        .directory
+        .deleted_items
+        .get_latest(expired)
+        .is_some());
     t.assert_no_spec_violations().await;
 }
 

@@ -19,6 +19,19 @@ const DELETED_RULES: QueryRules = QueryRules {
     ..USER_RULES
 };
 
+/// Deleted users stay restorable for 30 days; after that the directory purges them.
+const RETENTION: time::Duration = time::Duration::days(30);
+
+fn within_retention(item: &Map<String, Value>) -> bool {
+    let deleted = item
+        .get("deletedDateTime")
+        .and_then(Value::as_str)
+        .and_then(|d| {
+            time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
+        });
+    deleted.is_none_or(|d| time::OffsetDateTime::now_utc() - d < RETENTION)
+}
+
 fn typed(mut user: Map<String, Value>) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert(
@@ -47,6 +60,7 @@ pub async fn list_users(
             .deleted_items
             .list(lag)
             .into_iter()
+            .filter(|item| within_retention(item))
             .cloned()
             .map(typed)
             .collect()
@@ -76,7 +90,12 @@ pub async fn get_one(
     let item = {
         let tenant = state.tenant();
         let lag = tenant.behaviour.graph_lag();
-        tenant.directory.deleted_items.get(&id, lag).cloned()
+        tenant
+            .directory
+            .deleted_items
+            .get(&id, lag)
+            .filter(|item| within_retention(item))
+            .cloned()
     };
     let item = typed(item.ok_or_else(|| GraphError::not_found(&id))?);
     let location = location(&state, "/directory/deletedItems", "directory/deletedItems");
@@ -97,10 +116,14 @@ pub async fn purge(
     require_permission(&caller, &USER_WRITE)?;
     let mut tenant = state.tenant();
     let directory = &mut tenant.directory;
-    directory
+    if !directory
         .deleted_items
-        .remove(&id)
-        .ok_or_else(|| GraphError::not_found(&id))?;
+        .get_latest(&id)
+        .is_some_and(within_retention)
+    {
+        return Err(GraphError::not_found(&id));
+    }
+    directory.deleted_items.remove(&id);
     let key = id.to_ascii_lowercase();
     directory.deleted_upns.remove(&key);
     directory.password_hashes.remove(&key);
@@ -122,6 +145,7 @@ pub async fn restore(
         let mut user = directory
             .deleted_items
             .get_latest(&id)
+            .filter(|item| within_retention(item))
             .cloned()
             .ok_or_else(|| GraphError::not_found(&id))?;
         let key = id.to_ascii_lowercase();
