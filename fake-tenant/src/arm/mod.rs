@@ -39,15 +39,16 @@ use crate::AppState;
 pub use workspaces::LogTable;
 
 /// Everything ARM knows about. Resources are stored as the JSON objects the services return,
-/// keyed by their lower-cased resource id so lookups are case-insensitive like ARM's.
+/// keyed case-insensitively (`sub/rg/name` for resource-group resources, the name for tenant-level
+/// diagnostic settings) like ARM's lookups.
 #[derive(Default)]
 pub struct ArmState {
     /// Subscriptions by lower-cased subscription id. Read-only: seeds define them.
     pub subscriptions: BTreeMap<String, Subscription>,
     pub resource_groups: Collection,
     pub workspaces: Collection,
-    /// Tables per workspace (lower-cased workspace id → table name → table). Table names are
-    /// case-sensitive, as they are in KQL.
+    /// Tables per workspace (workspace collection key, see [`scoped_key`] → table name → table).
+    /// Table names are case-sensitive, as they are in KQL.
     pub tables: BTreeMap<String, BTreeMap<String, LogTable>>,
     pub diagnostic_settings: Collection,
     pub action_groups: Collection,
@@ -106,7 +107,14 @@ impl ArmState {
         ] {
             for resource in array(seed, part)? {
                 let id = str_field(resource, "id", part)?;
-                collection.seed(&id.to_ascii_lowercase(), object(resource, part)?);
+                let parsed = parse_resource_id(id)
+                    .filter(|p| !p.name.is_empty())
+                    .ok_or_else(|| format!("arm seed: {part}[] id '{id}' is not a resource id"))?;
+                let scope = RgScope {
+                    subscription: parsed.subscription,
+                    resource_group: parsed.resource_group,
+                };
+                collection.seed(&scoped_key(&scope, &parsed.name), object(resource, part)?);
             }
         }
         arm.signins = array(seed, "signins")?.to_vec();

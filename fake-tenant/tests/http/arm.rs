@@ -1151,4 +1151,26 @@ async fn arm_state_dumps_in_seed_format() {
     assert!(tables.contains(&json!("SigninLogs")), "{tables:?}");
     assert_eq!(dump["diagnosticSettings"].as_array().unwrap().len(), 1);
     assert_eq!(dump["actionGroups"].as_array().unwrap().len(), 1);
+
+    // A tenant seeded from the dump serves what was dumped, and SigninLogs is still there.
+    let ag = ag_id("ag-breakglass");
+    let (status, _) = send(
+        &t,
+        Method::PUT,
+        &rule_path("bg-signin", SQR_NEW),
+        Some(&signin_rule(SIGNIN_QUERY, &ag)),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let dump = t.state.tenant().arm.dump();
+    let copy = TestTenant::start_patched(json!({ "arm": dump })).await;
+    for path in [
+        ag_path("ag-breakglass", AGV),
+        rule_path("bg-signin", SQR_NEW),
+        diag_path("to-law"),
+        table_path("SigninLogs"),
+    ] {
+        let (status, body) = send(&copy, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
 }
