@@ -31,7 +31,7 @@ pub const PROTOCOL_VERSION: u32 = 6;
 /// Source address under which `--debug` offers the provider to Terraform.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/breakglass/breakglass";
 
-/// Inclusive TCP port range to listen on; `None` lets the OS pick any free port.
+/// Inclusive TCP port range to listen on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRange {
     pub min: u16,
@@ -41,6 +41,7 @@ pub struct PortRange {
 /// What Terraform asked for when it launched us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
+    /// `None` when Terraform set no range: the OS picks any free port.
     pub ports: Option<PortRange>,
     /// PEM of the only client certificate to accept (AutoMTLS); `None` serves plaintext.
     pub client_cert_pem: Option<String>,
