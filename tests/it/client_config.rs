@@ -132,3 +132,120 @@ async fn wrong_secret_becomes_an_authentication_diagnostic() {
     assert!(d.detail.contains("AADSTS7000215"), "{}", d.detail);
     assert!(!d.detail.contains("definitely-wrong"), "{}", d.detail);
 }
+
+// ---------------------------------------------------------------------------------------------
+// End to end: terraform → provider → Graph → emulated tenant.
+
+use crate::harness::{required_providers, Case, FakeTenant, Step};
+
+const CLIENT_CONFIG: &str = "data \"breakglass_client_config\" \"current\" {}\n";
+
+fn config() -> String {
+    format!("{}\n{CLIENT_CONFIG}", required_providers())
+}
+
+/// Adds a fault rule straight into the tenant's behaviour state.
+fn inject(tenant: &FakeTenant, rule: serde_json::Value) {
+    let mut t = tenant.state.tenant();
+    let id = t.behaviour.next_id();
+    let rule = fake_tenant::behaviour::FaultRule::from_json(id, &rule).expect("fault rule");
+    t.behaviour.faults.push(rule);
+}
+
+fn provider_object_id(tenant: &FakeTenant) -> String {
+    let t = tenant.state.tenant();
+    let app = t.auth.primary_application().expect("seed app");
+    app.principal.object_id.clone()
+}
+
+fn expect_ids(ctx: &crate::harness::Ctx<'_>) -> Result<(), String> {
+    let tenant = ctx.tenant();
+    let address = "data.breakglass_client_config.current";
+    let attr = |name: &str| ctx.state.attribute(address, name);
+    let expected = [
+        ("tenant_id", tenant.tenant_id.clone()),
+        ("client_id", tenant.client_id.clone()),
+        ("object_id", provider_object_id(tenant)),
+        ("authentication_method", "client_secret".to_owned()),
+    ];
+    for (name, want) in expected {
+        let got = attr(name)?;
+        if got != want.as_str() {
+            return Err(format!("{name} is {got}, expected {want}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn terraform_reads_client_config_from_the_tenant() {
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(config()))
+        .step(Step::check(expect_ids))
+        .run();
+}
+
+#[test]
+fn terraform_read_survives_two_injected_503s() {
+    let tenant = FakeTenant::start();
+    inject(
+        &tenant,
+        serde_json::json!({"method": "GET", "path": "^/v1.0/organization$", "status": 503, "times": 2}),
+    );
+    Case::new()
+        .with_tenant(tenant)
+        .step(Step::Apply(config()))
+        .step(Step::check(expect_ids))
+        .step(Step::check(|ctx| {
+            let t = ctx.tenant().state.tenant();
+            let statuses: Vec<u64> = t
+                .behaviour
+                .request_log
+                .iter()
+                .filter(|r| r["path"] == "/v1.0/organization")
+                .filter_map(|r| r["status"].as_u64())
+                .collect();
+            match statuses.as_slice() {
+                [503, 503, 200, ..] => Ok(()),
+                other => Err(format!(
+                    "expected 503, 503, then 200; the log shows {other:?}"
+                )),
+            }
+        }))
+        .run();
+}
+
+#[test]
+fn trace_logs_of_terraform_and_provider_hold_no_secret() {
+    let tenant = FakeTenant::start();
+    let secret = tenant.client_secret.clone();
+    Case::new()
+        .with_tenant(tenant)
+        .step(Step::Apply(config()))
+        .step(Step::check(move |ctx| {
+            let out = ctx.workspace.run_with(
+                &["plan", "-no-color", "-input=false"],
+                &[("TF_LOG", "trace")],
+            );
+            if !out.success() {
+                return Err(format!("plan at TF_LOG=trace failed\n{out}"));
+            }
+            // The provider's own lines made it into the capture.
+            if !out.text.contains("HTTP exchange") {
+                return Err(format!(
+                    "no provider HTTP log lines in the trace output\n{out}"
+                ));
+            }
+            if out.text.contains(&secret) {
+                return Err("the client secret appears in the trace output".into());
+            }
+            // Access tokens and assertions are JWTs; their header always starts with `eyJ`.
+            if let Some(at) = out.text.find("eyJ") {
+                let around = &out.text[at.saturating_sub(80)..(at + 40).min(out.text.len())];
+                return Err(format!("a JWT appears in the trace output: …{around}…"));
+            }
+            Ok(())
+        }))
+        .run();
+}
