@@ -330,3 +330,82 @@ async fn create_is_re_sent_when_the_probe_finds_nothing() {
         .unwrap();
     assert_eq!(same_upn.len(), 1);
 }
+
+#[tokio::test]
+async fn a_rejected_token_is_replaced_once() {
+    let tenant = Emulator::start().await;
+    let clients = tenant.clients();
+    clients
+        .graph
+        .get("/organization", &deadline())
+        .await
+        .unwrap();
+    // Graph refuses the cached token once (revoked, say): the client gets a new one and retries.
+    tenant
+        .fault(json!({"method": "GET", "path": "^/v1.0/domains$", "status": 401, "times": 1}))
+        .await;
+    clients.graph.get("/domains", &deadline()).await.unwrap();
+    assert_eq!(tenant.tokens_issued(&tenant.client_id).await, 2);
+    // A token that keeps being refused is an error, not a loop.
+    tenant
+        .fault(json!({"method": "GET", "path": "^/v1.0/domains$", "status": 401, "times": null}))
+        .await;
+    let err = clients
+        .graph
+        .get("/domains", &deadline())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert_eq!(tenant.requests("GET", "^/v1.0/domains$").await.len(), 4);
+}
+
+#[tokio::test]
+async fn consistency_wait_outlasts_replication_lag() {
+    use breakglass::azure::ConsistencyWait;
+
+    let tenant = Emulator::start().await;
+    tenant
+        .settings(json!({"graph.replication_lag_ms": 600}))
+        .await;
+    let clients = tenant.clients();
+    let none: &breakglass::azure::http::CreateProbe<'_> = &|| async { Ok(None) }.boxed();
+    let user = clients
+        .graph
+        .create(
+            "/users",
+            user_body(
+                "bg-lag",
+                "contoso.onmicrosoft.com",
+                "Correct-Horse-Battery-9!",
+            ),
+            none,
+            &deadline(),
+        )
+        .await
+        .unwrap();
+    let path = format!("/users/{}", user["id"].as_str().unwrap());
+    let read_deadline = deadline();
+    let seen = ConsistencyWait::new("user bg-lag to be readable", deadline())
+        .consecutive(3)
+        .interval(Duration::from_millis(100))
+        .until(
+            || clients.graph.get_optional(&path, &read_deadline),
+            Option::is_some,
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen.unwrap()["id"], user["id"]);
+    let reads: Vec<Json> = tenant
+        .requests("GET", &format!("^/v1.0{path}$"))
+        .await
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    // Not found while replicating, then three good reads in a row.
+    assert_eq!(reads.first(), Some(&json!(404)), "{reads:?}");
+    assert_eq!(
+        reads[reads.len() - 3..],
+        [json!(200), json!(200), json!(200)],
+        "{reads:?}"
+    );
+}

@@ -5,6 +5,7 @@ mod harness;
 mod provider_config;
 mod protocol;
 mod azure_support;
+mod azure_arm;
 mod azure_auth;
 mod azure_http;
 mod azure_redact;
