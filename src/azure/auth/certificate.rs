@@ -166,7 +166,14 @@ mod tests {
     use rsa::pkcs1v15::{Signature, VerifyingKey};
     use rsa::signature::Verifier;
 
+    /// One key pair for all tests: RSA key generation is slow in debug builds.
     fn key_and_cert() -> (RsaPrivateKey, String, Vec<u8>) {
+        static PAIR: std::sync::OnceLock<(RsaPrivateKey, String, Vec<u8>)> =
+            std::sync::OnceLock::new();
+        PAIR.get_or_init(generate_key_and_cert).clone()
+    }
+
+    fn generate_key_and_cert() -> (RsaPrivateKey, String, Vec<u8>) {
         let key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
         let key_pem = pkcs8::EncodePrivateKey::to_pkcs8_pem(&key, pkcs8::LineEnding::LF)
             .unwrap()
@@ -241,13 +248,20 @@ mod tests {
             .next()
             .unwrap()
             .to_owned();
-        let enc = pkcs8::EncodePrivateKey::to_pkcs8_encrypted_pem(
-            &key,
-            &mut rand::thread_rng(),
-            "pem-pass",
-            pkcs8::LineEnding::LF,
+        // PBKDF2 with few rounds instead of the default scrypt, which takes seconds in debug.
+        let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(
+            2048,
+            b"saltsalt",
+            b"0123456789abcdef",
         )
         .unwrap();
+        let der = pkcs8::EncodePrivateKey::to_pkcs8_der(&key).unwrap();
+        let info = pkcs8::PrivateKeyInfo::try_from(der.as_bytes()).unwrap();
+        let enc = info
+            .encrypt_with_params(params, "pem-pass")
+            .unwrap()
+            .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+            .unwrap();
         let text = format!("{cert_pem}{}", enc.as_str());
         assert!(ClientCertificate::load(text.as_bytes(), Some("pem-pass")).is_ok());
         assert!(ClientCertificate::load(text.as_bytes(), None).is_err());
