@@ -75,23 +75,6 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: ServeMode) -> Result<(), S
     let shutdown = ShutdownSignal::new();
     watch_signals(shutdown.clone(), debug).map_err(ServeError::Signals)?;
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status(HEALTH_SERVICE_NAME, ServingStatus::Serving)
-        .await;
-    let provider_service = ProviderGrpcServer::new(ProviderService::new(provider))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let router = Server::builder()
-        .add_service(health_service)
-        .add_service(GrpcControllerServer::new(Controller::new(
-            shutdown.clone(),
-            !debug,
-        )))
-        .add_service(GrpcStdioServer::new(Stdio::new(shutdown.clone())))
-        .add_service(GrpcBrokerServer::new(Broker::new(shutdown.clone())))
-        .add_service(provider_service);
-
     if debug {
         announce(&debug_instructions(address)).map_err(ServeError::Announce)?;
     } else {
@@ -100,38 +83,88 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: ServeMode) -> Result<(), S
     }
     tracing::debug!(%address, tls = mtls.is_some(), "plugin server listening");
 
-    let serving = async {
-        match &mtls {
-            Some(mtls) => {
-                router
-                    .serve_with_incoming_shutdown(mtls.incoming(listener), shutdown.triggered())
-                    .await
-            }
-            None => {
-                router
-                    .serve_with_incoming_shutdown(
-                        TcpListenerStream::new(listener),
-                        shutdown.triggered(),
-                    )
-                    .await
-            }
-        }
+    let services = Services {
+        provider,
+        shutdown: shutdown.clone(),
+        honour_shutdown_rpc: !debug,
     };
-    let drain_deadline = {
-        let stopped = shutdown.triggered();
-        async move {
-            stopped.await;
-            tokio::time::sleep(DRAIN_LIMIT).await;
-        }
-    };
-    tokio::select! {
-        result = serving => result?,
-        () = drain_deadline => {
-            tracing::warn!("calls still running {DRAIN_LIMIT:?} after shutdown; exiting anyway");
-        }
+    match mtls {
+        Some(mtls) => services.run(mtls.incoming(listener)).await,
+        None => services.run(TcpListenerStream::new(listener)).await,
     }
-    tracing::debug!("plugin server stopped");
-    Ok(())
+}
+
+/// Serves `provider` in plaintext on `listener` until `shutdown` is triggered, the way
+/// `--debug` does but without printing or signal handling: Terraform attaches through
+/// [`handshake::reattach_config`] and its Shutdown calls are ignored. This is how a provider
+/// embedded in another process (the protocol tests) is driven by a real Terraform.
+pub async fn serve_reattachable(
+    provider: Arc<dyn Provider>,
+    listener: TcpListener,
+    shutdown: ShutdownSignal,
+) -> Result<(), ServeError> {
+    Services {
+        provider,
+        shutdown,
+        honour_shutdown_rpc: false,
+    }
+    .run(TcpListenerStream::new(listener))
+    .await
+}
+
+/// Everything served on the plugin port.
+struct Services {
+    provider: Arc<dyn Provider>,
+    shutdown: ShutdownSignal,
+    honour_shutdown_rpc: bool,
+}
+
+impl Services {
+    async fn run<I, IO>(self, incoming: I) -> Result<(), ServeError>
+    where
+        I: tokio_stream::Stream<Item = Result<IO, io::Error>>,
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+    {
+        let shutdown = self.shutdown;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status(HEALTH_SERVICE_NAME, ServingStatus::Serving)
+            .await;
+        let provider_service = ProviderGrpcServer::new(ProviderService::new(self.provider))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let router = Server::builder()
+            .add_service(health_service)
+            .add_service(GrpcControllerServer::new(Controller::new(
+                shutdown.clone(),
+                self.honour_shutdown_rpc,
+            )))
+            .add_service(GrpcStdioServer::new(Stdio::new(shutdown.clone())))
+            .add_service(GrpcBrokerServer::new(Broker::new(shutdown.clone())))
+            .add_service(provider_service);
+
+        let serving = router.serve_with_incoming_shutdown(incoming, shutdown.triggered());
+        let drain_deadline = {
+            let stopped = shutdown.triggered();
+            async move {
+                stopped.await;
+                tokio::time::sleep(DRAIN_LIMIT).await;
+            }
+        };
+        tokio::select! {
+            result = serving => result?,
+            () = drain_deadline => {
+                tracing::warn!("calls still running {DRAIN_LIMIT:?} after shutdown; exiting anyway");
+            }
+        }
+        tracing::debug!("plugin server stopped");
+        Ok(())
+    }
 }
 
 /// Binds 127.0.0.1 on a free port inside `ports` (any port when `None`). The scan starts at a

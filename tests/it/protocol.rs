@@ -412,3 +412,373 @@ async fn debug_mode_prints_reattach_config_and_outlives_shutdown() {
     let (status, stderr) = plugin.wait_for_exit();
     assert!(status.success(), "exit {status}; stderr: {stderr}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Real Terraform against a provider served in-process
+// ---------------------------------------------------------------------------------------------
+//
+// The breakglass provider's own resources live elsewhere; these tests drive the protocol layer
+// with a small notebook provider whose "tenant" is a map in this process, so every managed
+// resource RPC (validate, plan, apply, read, import, upgrade) is exercised by a real Terraform
+// and the test can see exactly what the resource received.
+
+mod notebook {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use breakglass::framework::{
+        ApplyOutcome, Attribute, AttributePath, DataSource, Diagnostic, Diagnostics,
+        ImportedResource, NestingMode, Number, PlanRequest, PlannedChange, Provider, ProviderData,
+        Resource, Schema, Type, Value,
+    };
+
+    /// What the resource has stored, and every write-only secret it was given.
+    #[derive(Default)]
+    pub struct Shelf {
+        pub notes: Mutex<BTreeMap<String, Value>>,
+        pub secrets_received: Mutex<Vec<String>>,
+        next_id: AtomicU64,
+    }
+
+    pub struct NotebookProvider {
+        pub shelf: Arc<Shelf>,
+    }
+
+    #[async_trait]
+    impl Provider for NotebookProvider {
+        fn schema(&self) -> Schema {
+            Schema::default()
+        }
+        async fn validate_config(&self, _config: &Value) -> Diagnostics {
+            Diagnostics::new()
+        }
+        async fn configure(&self, _: &Value, _: &str) -> Result<ProviderData, Diagnostics> {
+            Ok(self.shelf.clone())
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            vec![Arc::new(Note)]
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+            Vec::new()
+        }
+    }
+
+    /// `breakglass_note`: schema version 1 renamed version 0's `title` to `name`.
+    struct Note;
+
+    fn shelf(data: &ProviderData) -> &Shelf {
+        data.downcast_ref::<Shelf>()
+            .expect("configured with a Shelf")
+    }
+
+    /// Fills what the "remote API" decides: owner kinds.
+    fn settle_owners(state: &mut Value) {
+        if let Some(Value::List(owners)) = state.get_mut("owners") {
+            for owner in owners {
+                owner.set("kind", "user".into());
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Resource for Note {
+        fn type_name(&self) -> &'static str {
+            "breakglass_note"
+        }
+
+        fn schema(&self) -> Schema {
+            Schema {
+                version: 1,
+                description: "A note on a shelf.".into(),
+                attributes: vec![
+                    Attribute::required("name", Type::String, "Name; changing it replaces."),
+                    Attribute::optional("text", Type::String, "Body."),
+                    Attribute::optional("tags", Type::set(Type::String), "Tags."),
+                    Attribute::computed("id", Type::String, "Shelf id."),
+                    Attribute::computed("revision", Type::Number, "Bumped by every update."),
+                    Attribute::optional("secret_wo", Type::String, "Never stored.")
+                        .sensitive()
+                        .write_only(),
+                    Attribute::nested(
+                        "owners",
+                        NestingMode::List,
+                        vec![
+                            Attribute::required("id", Type::String, "Owner id."),
+                            Attribute::computed("kind", Type::String, "Decided remotely."),
+                        ],
+                        "Owners.",
+                    )
+                    .make_optional(),
+                ],
+                ..Schema::default()
+            }
+        }
+
+        async fn modify_plan(&self, req: &PlanRequest<'_>, plan: &mut PlannedChange) {
+            if req.prior.is_null() || req.proposed.is_null() {
+                return;
+            }
+            if req.config.get("name") != req.prior.get("name") {
+                plan.requires_replace.push(AttributePath::root("name"));
+            } else {
+                // The shelf id never changes in place; without this the default plan would
+                // show it as "known after apply" on every update.
+                plan.planned.set("id", req.prior.get("id"));
+            }
+        }
+
+        async fn create(
+            &self,
+            data: &ProviderData,
+            config: &Value,
+            planned: &Value,
+        ) -> ApplyOutcome {
+            let shelf = shelf(data);
+            if let Some(secret) = config.get("secret_wo").as_str() {
+                shelf
+                    .secrets_received
+                    .lock()
+                    .unwrap()
+                    .push(secret.to_owned());
+            }
+            let id = format!("note-{}", shelf.next_id.fetch_add(1, Ordering::SeqCst) + 1);
+            let mut state = planned.clone();
+            state.set("id", id.clone().into());
+            state.set("revision", Value::Number(Number::Int(1)));
+            // Hand back the secret as a careless resource might; the server must drop it.
+            state.set("secret_wo", config.get("secret_wo"));
+            settle_owners(&mut state);
+            shelf.notes.lock().unwrap().insert(id, state.clone());
+            ApplyOutcome::ok(state)
+        }
+
+        async fn read(
+            &self,
+            data: &ProviderData,
+            state: &Value,
+        ) -> Result<Option<Value>, Diagnostics> {
+            let id = state.get("id");
+            let id = id.as_str().unwrap_or_default();
+            Ok(shelf(data).notes.lock().unwrap().get(id).cloned())
+        }
+
+        async fn update(
+            &self,
+            data: &ProviderData,
+            config: &Value,
+            prior: &Value,
+            planned: &Value,
+        ) -> ApplyOutcome {
+            let shelf = shelf(data);
+            if let Some(secret) = config.get("secret_wo").as_str() {
+                shelf
+                    .secrets_received
+                    .lock()
+                    .unwrap()
+                    .push(secret.to_owned());
+            }
+            let mut state = planned.clone();
+            let revision = prior.get("revision").as_i64().unwrap_or(0) + 1;
+            state.set("revision", Value::Number(Number::Int(revision)));
+            settle_owners(&mut state);
+            let id = state.get("id").as_str().unwrap_or_default().to_owned();
+            shelf.notes.lock().unwrap().insert(id, state.clone());
+            ApplyOutcome::ok(state)
+        }
+
+        async fn delete(&self, data: &ProviderData, prior: &Value) -> Diagnostics {
+            let id = prior.get("id");
+            shelf(data)
+                .notes
+                .lock()
+                .unwrap()
+                .remove(id.as_str().unwrap_or_default());
+            Diagnostics::new()
+        }
+
+        async fn import(
+            &self,
+            data: &ProviderData,
+            id: &str,
+        ) -> Result<Vec<ImportedResource>, Diagnostics> {
+            if !shelf(data).notes.lock().unwrap().contains_key(id) {
+                return Err(Diagnostic::error(
+                    "No such note",
+                    format!("{id:?} is not on the shelf."),
+                )
+                .into());
+            }
+            // Only the id: ReadResource, which Terraform calls next, fills in the rest.
+            let mut state = Value::object(
+                self.schema()
+                    .attributes
+                    .iter()
+                    .map(|a| (a.name.clone(), Value::Null)),
+            );
+            state.set("id", id.into());
+            Ok(vec![ImportedResource {
+                type_name: self.type_name().to_owned(),
+                state,
+            }])
+        }
+
+        fn upgrade_state(&self, from_version: i64, mut state: Value) -> Result<Value, Diagnostics> {
+            assert_eq!(
+                from_version, 0,
+                "only version 0 predates the current schema"
+            );
+            let title = state.get("title");
+            if let Value::Object(fields) = &mut state {
+                fields.remove("title");
+            }
+            state.set("name", title);
+            // Untyped JSON arrays come in as lists; this attribute is a set.
+            let tags = state.get("tags");
+            if let Value::List(items) = tags {
+                state.set("tags", Value::Set(items));
+            }
+            if let Some(Value::Number(n)) = state.get_mut("revision") {
+                *n = Number::Int(n.as_i64().unwrap_or(0));
+            }
+            Ok(state)
+        }
+    }
+}
+
+/// Serves the notebook provider on a loopback port until dropped.
+struct InProcessProvider {
+    reattach: String,
+    shutdown: breakglass::protocol::ShutdownSignal,
+    shelf: std::sync::Arc<notebook::Shelf>,
+}
+
+impl InProcessProvider {
+    async fn start() -> InProcessProvider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let shelf = std::sync::Arc::new(notebook::Shelf::default());
+        let shutdown = breakglass::protocol::ShutdownSignal::new();
+        let provider = std::sync::Arc::new(notebook::NotebookProvider {
+            shelf: shelf.clone(),
+        });
+        tokio::spawn(breakglass::protocol::serve_reattachable(
+            provider,
+            listener,
+            shutdown.clone(),
+        ));
+        InProcessProvider {
+            reattach: breakglass::protocol::handshake::reattach_config(address, std::process::id()),
+            shutdown,
+            shelf,
+        }
+    }
+
+    fn note_count(&self) -> usize {
+        self.shelf.notes.lock().unwrap().len()
+    }
+}
+
+impl Drop for InProcessProvider {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+fn note_config(name: &str, text: &str, secret: &str) -> String {
+    format!(
+        "{}\nresource \"breakglass_note\" \"n\" {{\n  name      = \"{name}\"\n  text      = \"{text}\"\n  tags      = [\"b\", \"a\"]\n  secret_wo = \"{secret}\"\n  owners    = [{{ id = \"o1\" }}, {{ id = \"o2\" }}]\n}}\n",
+        crate::harness::required_providers()
+    )
+}
+
+/// `terraform plan -detailed-exitcode`: 0 means no changes.
+fn plan_exit_code(ws: &crate::harness::Workspace) -> Option<i32> {
+    let out = ws.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert!(
+        matches!(out.exit_code, Some(0) | Some(2)),
+        "plan failed\n{out}"
+    );
+    out.exit_code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_terraform_drives_the_whole_resource_lifecycle_tf1_11() {
+    let Some(terraform) = crate::harness::requires_terraform("1.11") else {
+        return;
+    };
+    let provider = InProcessProvider::start().await;
+    let ws = crate::harness::Workspace::new(
+        terraform,
+        vec![("TF_REATTACH_PROVIDERS".into(), provider.reattach.clone())],
+    );
+    let address = "breakglass_note.n";
+
+    // Create: computed values decided at apply, the write-only secret reaches the resource
+    // but neither the state nor the state file.
+    ws.write_config(&note_config("alpha", "hello", "s3cret-one"));
+    ws.ok(&["apply", "-auto-approve", "-no-color"]);
+    let state = ws.state();
+    let created = state.resource(address).expect("note in state");
+    assert_eq!(created["id"], "note-1");
+    assert_eq!(created["revision"], 1);
+    assert_eq!(created["secret_wo"], serde_json::Value::Null);
+    assert_eq!(created["owners"][1]["kind"], "user");
+    assert_eq!(
+        *provider.shelf.secrets_received.lock().unwrap(),
+        ["s3cret-one"]
+    );
+    let state_file = std::fs::read_to_string(ws.dir().join("terraform.tfstate")).unwrap();
+    assert!(!state_file.contains("s3cret-one"), "secret stored in state");
+
+    // Nothing changed: the default plan keeps prior computed values, the set order and the
+    // configured secret do not count as changes.
+    assert_eq!(plan_exit_code(&ws), Some(0));
+
+    // In-place update: computed values not set in config become unknown and are re-decided.
+    ws.write_config(&note_config("alpha", "edited", "s3cret-one"));
+    ws.ok(&["apply", "-auto-approve", "-no-color"]);
+    let updated = ws.state().resource(address).unwrap();
+    assert_eq!(updated["id"], "note-1");
+    assert_eq!(updated["revision"], 2);
+    assert_eq!(updated["text"], "edited");
+
+    // Renaming requires replacement (modify_plan's requires_replace reaches Terraform).
+    ws.write_config(&note_config("beta", "edited", "s3cret-two"));
+    let plan = ws.ok(&["plan", "-no-color"]);
+    assert!(plan.text.contains("must be replaced"), "{plan}");
+    ws.ok(&["apply", "-auto-approve", "-no-color"]);
+    let replaced = ws.state().resource(address).unwrap();
+    assert_eq!(replaced["id"], "note-2");
+    assert_eq!(provider.note_count(), 1);
+
+    // Import: the id alone, completed by ReadResource, reproduces the state.
+    ws.ok(&["state", "rm", "-no-color", address]);
+    ws.ok(&["import", "-no-color", address, "note-2"]);
+    let imported = ws.state().resource(address).unwrap();
+    assert_eq!(imported, replaced);
+    assert_eq!(plan_exit_code(&ws), Some(0));
+
+    // Upgrade: rewrite the stored state as schema version 0 (`title` instead of `name`);
+    // Terraform sends it through UpgradeResourceState and the plan stays empty.
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.dir().join("terraform.tfstate")).unwrap())
+            .unwrap();
+    let instance = &mut stored["resources"][0]["instances"][0];
+    instance["schema_version"] = 0.into();
+    let attributes = instance["attributes"].as_object_mut().unwrap();
+    let name = attributes.remove("name").unwrap();
+    attributes.insert("title".into(), name);
+    std::fs::write(
+        ws.dir().join("terraform.tfstate"),
+        serde_json::to_string_pretty(&stored).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plan_exit_code(&ws), Some(0));
+
+    // Destroy plans through the provider (plan_destroy) and removes the note.
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(ws.state().is_empty());
+    assert_eq!(provider.note_count(), 0);
+}
