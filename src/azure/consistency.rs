@@ -24,9 +24,8 @@ pub struct ConsistencyWait {
 }
 
 impl ConsistencyWait {
-    /// Ten consecutive reads, as the azuread provider does for fresh directory objects, one
-    /// second apart would cost ten seconds per create; replicas converge within seconds, so
-    /// fewer reads closer together are used by default and callers can ask for more.
+    /// Three reads in a row, half a second apart: more than one lucky replica, yet a write
+    /// whose replicas have already converged costs only about a second.
     pub fn new(what: impl Into<String>, deadline: Deadline) -> Self {
         ConsistencyWait {
             what: what.into(),

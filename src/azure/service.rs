@@ -71,6 +71,16 @@ impl ServiceClient {
         }
     }
 
+    fn same_origin(&self, link: &str) -> bool {
+        match (
+            reqwest::Url::parse(link),
+            reqwest::Url::parse(&self.base_url),
+        ) {
+            (Ok(a), Ok(b)) => a.origin() == b.origin(),
+            _ => false,
+        }
+    }
+
     /// Runs `call`; any non-2xx final answer becomes an `ApiError`.
     pub async fn call(
         &self,
@@ -137,6 +147,16 @@ impl ServiceClient {
                     .unwrap_or_default()
                     .into();
                 if let Some(link) = page.get(next_link_key).and_then(Json::as_str) {
+                    // The bearer token goes wherever the link points: only follow links that
+                    // stay on the service's own origin.
+                    if !self.same_origin(link) {
+                        return Err(AzureError::InvalidResponse {
+                            service: self.service,
+                            method: "GET".into(),
+                            url: self.base_url.clone(),
+                            reason: format!("the next-page link {link} leaves the service's host"),
+                        });
+                    }
                     let mut call = Call::new(Method::GET, link);
                     // Headers such as `ConsistencyLevel: eventual` must accompany every page.
                     call.headers = pager.headers.clone();

@@ -123,6 +123,13 @@ async fn arm_lists_follow_next_link_across_pages() {
             }
         }),
     );
+    // A page pointing elsewhere must not receive our bearer token.
+    let app = app.route(
+        "/subscriptions/s/elsewhere",
+        axum::routing::get(|| async {
+            axum::Json(json!({"value": [{"name": "rg-x"}], "nextLink": "http://attacker.invalid/steal?api-version=2021-04-01"}))
+        }),
+    );
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -142,4 +149,12 @@ async fn arm_lists_follow_next_link_across_pages() {
         names,
         ["rg-0-0", "rg-0-1", "rg-1-0", "rg-1-1", "rg-2-0", "rg-2-1"]
     );
+
+    let err = clients
+        .arm
+        .list_all("/subscriptions/s/elsewhere", API, deadline())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AzureError::InvalidResponse { .. }), "{err}");
+    assert!(err.to_string().contains("attacker.invalid"), "{err}");
 }

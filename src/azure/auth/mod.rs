@@ -213,7 +213,11 @@ impl TokenCache {
         }
         self.fetches.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(method = %self.source.method(), scope, "requesting an access token");
-        let token = self.source.fetch(scope, &self.http, deadline).await?;
+        let token = self
+            .source
+            .fetch(scope, &self.http, deadline)
+            .await
+            .map_err(|e| self.as_auth_error(e))?;
         tracing::debug!(
             method = %self.source.method(),
             scope,
@@ -222,6 +226,22 @@ impl TokenCache {
         );
         *cached = Some(token.clone());
         Ok(token)
+    }
+
+    /// Whatever stopped the sign-in (an unreachable endpoint, a deadline), reported as a
+    /// failure of this authentication method so the diagnostic says what was being tried.
+    fn as_auth_error(&self, e: AzureError) -> AzureError {
+        match e {
+            AzureError::Auth(_) => e,
+            other => AuthError {
+                method: self.source.method(),
+                attempted: self.source.describe(),
+                problem: other.to_string(),
+                remedy: String::new(),
+                code: None,
+            }
+            .into(),
+        }
     }
 
     /// Forgets the cached token for `scope` (after the service rejected it).
