@@ -11,7 +11,7 @@
 //!   dispatch, the configured-provider check) and calls the `framework` traits;
 //! * [`to_proto`] encodes schemas, values and diagnostics back.
 //!
-//! Around them, [`handshake`], [`mtls`], [`go_plugin`] and [`serve`] implement the go-plugin
+//! Around them, [`handshake`], [`mtls`], [`go_plugin`] and [`serve`](mod@serve) implement the go-plugin
 //! conventions Terraform relies on to start, trust, health-check and stop a provider process.
 
 pub mod codec;
