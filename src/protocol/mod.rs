@@ -11,8 +11,9 @@
 //!   dispatch, the configured-provider check) and calls the `framework` traits;
 //! * [`to_proto`] encodes schemas, values and diagnostics back.
 //!
-//! Around them, [`handshake`], [`mtls`], [`go_plugin`] and [`serve`](mod@serve) implement the go-plugin
-//! conventions Terraform relies on to start, trust, health-check and stop a provider process.
+//! Around them, [`handshake`], [`mtls`], [`go_plugin`] and [`serve`](mod@serve) implement the
+//! go-plugin conventions Terraform relies on to start, trust, health-check and stop a provider
+//! process.
 
 pub mod codec;
 pub mod from_proto;
