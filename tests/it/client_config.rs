@@ -216,6 +216,39 @@ fn terraform_read_survives_two_injected_503s() {
         .run();
 }
 
+/// A check that runs `terraform plan` at TF_LOG=trace and searches the whole output
+/// (Terraform's and the provider's lines) for each of `secrets` and for any JWT.
+fn trace_holds_none_of(
+    secrets: Vec<String>,
+) -> impl Fn(&crate::harness::Ctx<'_>) -> Result<(), String> + 'static {
+    move |ctx| {
+        let out = ctx.workspace.run_with(
+            &["plan", "-no-color", "-input=false"],
+            &[("TF_LOG", "trace")],
+        );
+        if !out.success() {
+            return Err(format!("plan at TF_LOG=trace failed\n{out}"));
+        }
+        // The provider's own lines made it into the capture.
+        if !out.text.contains("HTTP exchange") {
+            return Err(format!(
+                "no provider HTTP log lines in the trace output\n{out}"
+            ));
+        }
+        for (i, secret) in secrets.iter().enumerate() {
+            if out.text.contains(secret.as_str()) {
+                return Err(format!("secret #{i} appears in the trace output"));
+            }
+        }
+        // Access tokens and assertions are JWTs; their header always starts with `eyJ`.
+        if let Some(at) = out.text.find("eyJ") {
+            let around = &out.text[at.saturating_sub(80)..(at + 40).min(out.text.len())];
+            return Err(format!("a JWT appears in the trace output: …{around}…"));
+        }
+        Ok(())
+    }
+}
+
 #[test]
 fn trace_logs_of_terraform_and_provider_hold_no_secret() {
     let tenant = FakeTenant::start();
@@ -223,29 +256,122 @@ fn trace_logs_of_terraform_and_provider_hold_no_secret() {
     Case::new()
         .with_tenant(tenant)
         .step(Step::Apply(config()))
-        .step(Step::check(move |ctx| {
-            let out = ctx.workspace.run_with(
-                &["plan", "-no-color", "-input=false"],
-                &[("TF_LOG", "trace")],
-            );
-            if !out.success() {
-                return Err(format!("plan at TF_LOG=trace failed\n{out}"));
-            }
-            // The provider's own lines made it into the capture.
-            if !out.text.contains("HTTP exchange") {
-                return Err(format!(
-                    "no provider HTTP log lines in the trace output\n{out}"
-                ));
-            }
-            if out.text.contains(&secret) {
-                return Err("the client secret appears in the trace output".into());
-            }
-            // Access tokens and assertions are JWTs; their header always starts with `eyJ`.
-            if let Some(at) = out.text.find("eyJ") {
-                let around = &out.text[at.saturating_sub(80)..(at + 40).min(out.text.len())];
-                return Err(format!("a JWT appears in the trace output: …{around}…"));
-            }
-            Ok(())
-        }))
+        .step(Step::check(trace_holds_none_of(vec![secret])))
+        .run();
+}
+
+#[test]
+fn trace_logs_hold_no_oidc_request_token_or_federated_token() {
+    let tenant = FakeTenant::start();
+    let request_token = tenant.state.tenant().auth.ci_oidc.request_token.clone();
+    let request_url = format!("{}/_fake/oidc/token", tenant.base_url);
+    Case::new()
+        .with_tenant(tenant)
+        .env("ARM_CLIENT_SECRET", "")
+        .env("ARM_USE_OIDC", "true")
+        .env("ARM_OIDC_REQUEST_URL", &request_url)
+        .env("ARM_OIDC_REQUEST_TOKEN", &request_token)
+        .step(Step::Apply(config()))
+        .step(Step::check(trace_holds_none_of(vec![request_token])))
+        .run();
+}
+
+/// Checks `authentication_method` and `object_id` of the data source.
+fn expect_principal(
+    method: &'static str,
+    object_id: String,
+) -> impl Fn(&crate::harness::Ctx<'_>) -> Result<(), String> + 'static {
+    move |ctx| {
+        let address = "data.breakglass_client_config.current";
+        let got_method = ctx.state.attribute(address, "authentication_method")?;
+        let got_object = ctx.state.attribute(address, "object_id")?;
+        if got_method != method || got_object != object_id.as_str() {
+            return Err(format!(
+                "expected {method} as {object_id}, got {got_method} as {got_object}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn terraform_signs_in_with_a_ci_oidc_token() {
+    let tenant = FakeTenant::start();
+    let request_token = tenant.state.tenant().auth.ci_oidc.request_token.clone();
+    let request_url = format!("{}/_fake/oidc/token", tenant.base_url);
+    let object_id = provider_object_id(&tenant);
+    Case::new()
+        .with_tenant(tenant)
+        .env("ARM_CLIENT_SECRET", "")
+        .env("ARM_USE_OIDC", "true")
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", &request_url)
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", &request_token)
+        .step(Step::Apply(config()))
+        .step(Step::check(expect_principal("oidc", object_id)))
+        .run();
+}
+
+#[test]
+fn terraform_signs_in_with_a_managed_identity() {
+    let tenant = FakeTenant::start();
+    let (mi_client_id, mi_object_id) = {
+        let t = tenant.state.tenant();
+        let mi = &t.auth.managed_identities[0];
+        (mi.app_id.clone(), mi.object_id.clone())
+    };
+    let imds = format!("{}/metadata/identity/oauth2/token", tenant.base_url);
+    Case::new()
+        .with_tenant(tenant)
+        .env("ARM_CLIENT_SECRET", "")
+        .env("ARM_CLIENT_ID", &mi_client_id)
+        .env("ARM_USE_MSI", "true")
+        .env("ARM_MSI_ENDPOINT", &imds)
+        .step(Step::Apply(config()))
+        .step(Step::check(expect_principal(
+            "managed_identity",
+            mi_object_id,
+        )))
+        .run();
+}
+
+#[test]
+fn terraform_signs_in_with_a_client_certificate_file() {
+    use rsa::pkcs8::EncodePrivateKey;
+    let tenant = FakeTenant::start();
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let key_pem = key
+        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string();
+    let key_pair = rcgen::KeyPair::from_pem(&key_pem).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["breakglass-e2e".into()])
+        .unwrap()
+        .self_signed(&key_pair)
+        .unwrap();
+    {
+        let mut t = tenant.state.tenant();
+        let registered = fake_tenant::token::Certificate::from_pem(&cert.pem()).unwrap();
+        let client_id = tenant.client_id.clone();
+        t.auth
+            .applications
+            .iter_mut()
+            .find(|a| a.principal.app_id.eq_ignore_ascii_case(&client_id))
+            .expect("seed app")
+            .certificates
+            .push(registered);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("client.pem");
+    std::fs::write(&path, format!("{}{key_pem}", cert.pem())).unwrap();
+    let object_id = provider_object_id(&tenant);
+    Case::new()
+        .with_tenant(tenant)
+        .env("ARM_CLIENT_SECRET", "")
+        .env("ARM_CLIENT_CERTIFICATE_PATH", path.to_str().unwrap())
+        .step(Step::Apply(config()))
+        .step(Step::check(expect_principal(
+            "client_certificate",
+            object_id,
+        )))
         .run();
 }
