@@ -686,9 +686,13 @@ impl Drop for InProcessProvider {
     }
 }
 
-fn note_config(name: &str, text: &str, secret: &str) -> String {
+/// The test configuration; `secret` sets the write-only attribute (Terraform >= 1.11 only).
+fn note_config(name: &str, text: &str, secret: Option<&str>) -> String {
+    let secret = secret
+        .map(|s| format!("  secret_wo = \"{s}\"\n"))
+        .unwrap_or_default();
     format!(
-        "{}\nresource \"breakglass_note\" \"n\" {{\n  name      = \"{name}\"\n  text      = \"{text}\"\n  tags      = [\"b\", \"a\"]\n  secret_wo = \"{secret}\"\n  owners    = [{{ id = \"o1\" }}, {{ id = \"o2\" }}]\n}}\n",
+        "{}\nresource \"breakglass_note\" \"n\" {{\n  name      = \"{name}\"\n  text      = \"{text}\"\n  tags      = [\"b\", \"a\"]\n{secret}  owners    = [{{ id = \"o1\" }}, {{ id = \"o2\" }}]\n}}\n",
         crate::harness::required_providers()
     )
 }
@@ -703,41 +707,42 @@ fn plan_exit_code(ws: &crate::harness::Workspace) -> Option<i32> {
     out.exit_code
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_terraform_drives_the_whole_resource_lifecycle_tf1_11() {
-    let Some(terraform) = crate::harness::requires_terraform("1.11") else {
-        return;
-    };
+/// Create, no-op plan, update, replace, import, state upgrade and destroy of one note, driven
+/// by `terraform`. With `write_only`, the note also carries a write-only secret.
+async fn drive_note_lifecycle(terraform: &'static crate::harness::Terraform, write_only: bool) {
     let provider = InProcessProvider::start().await;
     let ws = crate::harness::Workspace::new(
         terraform,
         vec![("TF_REATTACH_PROVIDERS".into(), provider.reattach.clone())],
     );
     let address = "breakglass_note.n";
+    let secret = |s| write_only.then_some(s);
 
-    // Create: computed values decided at apply, the write-only secret reaches the resource
+    // Create: computed values are decided at apply; a write-only secret reaches the resource
     // but neither the state nor the state file.
-    ws.write_config(&note_config("alpha", "hello", "s3cret-one"));
+    ws.write_config(&note_config("alpha", "hello", secret("s3cret-one")));
     ws.ok(&["apply", "-auto-approve", "-no-color"]);
     let state = ws.state();
     let created = state.resource(address).expect("note in state");
     assert_eq!(created["id"], "note-1");
     assert_eq!(created["revision"], 1);
-    assert_eq!(created["secret_wo"], serde_json::Value::Null);
     assert_eq!(created["owners"][1]["kind"], "user");
-    assert_eq!(
-        *provider.shelf.secrets_received.lock().unwrap(),
-        ["s3cret-one"]
-    );
-    let state_file = std::fs::read_to_string(ws.dir().join("terraform.tfstate")).unwrap();
-    assert!(!state_file.contains("s3cret-one"), "secret stored in state");
+    if write_only {
+        assert_eq!(created["secret_wo"], serde_json::Value::Null);
+        assert_eq!(
+            *provider.shelf.secrets_received.lock().unwrap(),
+            ["s3cret-one"]
+        );
+        let state_file = std::fs::read_to_string(ws.dir().join("terraform.tfstate")).unwrap();
+        assert!(!state_file.contains("s3cret-one"), "secret stored in state");
+    }
 
-    // Nothing changed: the default plan keeps prior computed values, the set order and the
-    // configured secret do not count as changes.
+    // Nothing changed: the default plan keeps prior computed values, and neither the set's
+    // order nor a configured secret counts as a change.
     assert_eq!(plan_exit_code(&ws), Some(0));
 
     // In-place update: computed values not set in config become unknown and are re-decided.
-    ws.write_config(&note_config("alpha", "edited", "s3cret-one"));
+    ws.write_config(&note_config("alpha", "edited", secret("s3cret-one")));
     ws.ok(&["apply", "-auto-approve", "-no-color"]);
     let updated = ws.state().resource(address).unwrap();
     assert_eq!(updated["id"], "note-1");
@@ -745,7 +750,7 @@ async fn real_terraform_drives_the_whole_resource_lifecycle_tf1_11() {
     assert_eq!(updated["text"], "edited");
 
     // Renaming requires replacement (modify_plan's requires_replace reaches Terraform).
-    ws.write_config(&note_config("beta", "edited", "s3cret-two"));
+    ws.write_config(&note_config("beta", "edited", secret("s3cret-two")));
     let plan = ws.ok(&["plan", "-no-color"]);
     assert!(plan.text.contains("must be replaced"), "{plan}");
     ws.ok(&["apply", "-auto-approve", "-no-color"]);
@@ -762,23 +767,72 @@ async fn real_terraform_drives_the_whole_resource_lifecycle_tf1_11() {
 
     // Upgrade: rewrite the stored state as schema version 0 (`title` instead of `name`);
     // Terraform sends it through UpgradeResourceState and the plan stays empty.
+    let state_path = ws.dir().join("terraform.tfstate");
     let mut stored: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ws.dir().join("terraform.tfstate")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
     let instance = &mut stored["resources"][0]["instances"][0];
     instance["schema_version"] = 0.into();
     let attributes = instance["attributes"].as_object_mut().unwrap();
     let name = attributes.remove("name").unwrap();
     attributes.insert("title".into(), name);
-    std::fs::write(
-        ws.dir().join("terraform.tfstate"),
-        serde_json::to_string_pretty(&stored).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&state_path, serde_json::to_string_pretty(&stored).unwrap()).unwrap();
     assert_eq!(plan_exit_code(&ws), Some(0));
 
     // Destroy plans through the provider (plan_destroy) and removes the note.
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(ws.state().is_empty());
     assert_eq!(provider.note_count(), 0);
+
+    if !write_only {
+        // A Terraform that cannot keep write-only values out of state is refused them, at the
+        // attribute, before anything is planned.
+        ws.write_config(&note_config("gamma", "x", Some("s3cret-three")));
+        let refused = ws.run(&["validate", "-no-color"]);
+        assert!(!refused.success(), "{refused}");
+        assert!(
+            refused
+                .flattened()
+                .contains("Write-only attribute needs Terraform 1.11"),
+            "{refused}"
+        );
+        assert!(refused.text.contains("secret_wo"), "{refused}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_terraform_drives_the_whole_resource_lifecycle_tf1_11() {
+    if let Some(terraform) = crate::harness::requires_terraform("1.11") {
+        drive_note_lifecycle(terraform, true).await;
+    }
+}
+
+/// Terraform 1.0 predates client capabilities, write-only attributes and several protocol
+/// fields; the same lifecycle (without the secret) must work with it. `make tools` leaves a
+/// 1.0 in `.tools/bin` when PATH has no Terraform; without one this test says SKIP (the
+/// `_tf1_0` suffix makes nextest show that line, see .config/nextest.toml).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oldest_supported_terraform_drives_the_resource_lifecycle_tf1_0() {
+    let candidate = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/terraform");
+    let version = std::process::Command::new(&candidate)
+        .arg("version")
+        .output()
+        .ok()
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            crate::harness::Version::parse(text.lines().next()?.trim_start_matches("Terraform v"))
+        });
+    let Some(version) = version.filter(|v| *v < crate::harness::Version(1, 11, 0)) else {
+        eprintln!(
+            "SKIP oldest_supported_terraform_drives_the_resource_lifecycle_tf1_0: no Terraform older \
+             than 1.11 at {}",
+            candidate.display()
+        );
+        return;
+    };
+    let terraform: &'static crate::harness::Terraform =
+        Box::leak(Box::new(crate::harness::Terraform {
+            path: candidate,
+            version,
+        }));
+    drive_note_lifecycle(terraform, false).await;
 }
