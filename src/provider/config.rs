@@ -258,7 +258,7 @@ fn missing(setting: &Setting, method: &str) -> Diagnostic {
     Diagnostic::error(
         format!("Missing `{}`", setting.name),
         format!(
-            "{method} authentication needs it: set {}.",
+            "Signing in with {method} authentication needs this value. Set {}.",
             setting.where_to_set()
         ),
     )

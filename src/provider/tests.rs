@@ -500,10 +500,11 @@ fn debug_of_the_config_never_shows_secrets() {
 #[test]
 fn creating_a_secret_registers_it_with_the_logger() {
     let _ = Secret::new("registered-via-config-13");
-    assert_eq!(
-        crate::logging::redact("token request failed for registered-via-config-13"),
-        "token request failed for [redacted]"
-    );
+    // Other tests register secrets in the same process-wide registry, so only the property
+    // itself is asserted, not the exact masked text.
+    let masked = crate::logging::redact("request failed for registered-via-config-13");
+    assert!(!masked.contains("registered-via-config-13"), "{masked}");
+    assert!(masked.contains("[redacted]"), "{masked}");
 }
 
 // --- the Provider trait -----------------------------------------------------------------------
@@ -546,7 +547,6 @@ async fn configure_returns_the_config_as_provider_data() {
     let diags = provider
         .configure(&block(&[("tenant_id", "nope".into())]), "1.5.7")
         .await
-        .err()
-        .expect("invalid tenant id is an error");
+        .expect_err("invalid tenant id is an error");
     error_at(&diags, "tenant_id");
 }

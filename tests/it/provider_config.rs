@@ -39,9 +39,12 @@ const SENSITIVE: [&str; 5] = [
     "oidc_request_token",
 ];
 
+/// A provider block and the smallest use of it. Terraform neither validates nor configures a
+/// provider that nothing in the configuration uses (it only reads its schema), so every config
+/// that must reach the provider reads the `breakglass_client_config` data source.
 fn with_provider_block(body: &str) -> String {
     format!(
-        "{}\nprovider \"breakglass\" {{\n{body}\n}}\n",
+        "{}\nprovider \"breakglass\" {{\n{body}\n}}\n\ndata \"breakglass_client_config\" \"current\" {{}}\n",
         required_providers()
     )
 }
@@ -52,7 +55,10 @@ fn providers_schema_shows_every_attribute_with_a_description() {
         return;
     };
     let ws = Workspace::new(tf, Vec::new());
-    ws.write_config(&with_provider_block(""));
+    ws.write_config(&format!(
+        "{}\nprovider \"breakglass\" {{}}\n",
+        required_providers()
+    ));
     let out = ws.ok(&["providers", "schema", "-json"]);
     let start = out.text.find('{').unwrap_or(0);
     let schemas: serde_json::Value = serde_json::Deserializer::from_str(&out.text[start..])
@@ -137,9 +143,10 @@ fn validate_explains_conflicting_authentication_methods() {
         .run();
 }
 
-/// Terraform configures a provider during plan; the provider's INFO line (which Terraform
-/// copies into its log as `provider.terraform-provider-breakglass: provider configured`) is
-/// the proof that ConfigureProvider ran and accepted the environment-only configuration.
+/// Terraform configures the provider during plan to read the data source; the provider's INFO
+/// line (which Terraform copies into its log as `provider.terraform-provider-breakglass:
+/// provider configured`) proves ConfigureProvider ran and accepted the environment-only
+/// configuration, and the data source's values prove the provider reached the tenant.
 #[test]
 fn plan_with_a_provider_configured_from_the_environment_succeeds() {
     let Some(tf) = requires_terraform("1.0") else {
@@ -211,6 +218,18 @@ fn block_settings_beat_the_environment() {
         .step(Step::Apply(with_provider_block(
             "  environment = \"public\"",
         )))
+        .step(Step::check(|ctx| {
+            let address = "data.breakglass_client_config.current";
+            let tenant_id = ctx.state.attribute(address, "tenant_id")?;
+            if tenant_id != ctx.tenant().tenant_id.as_str() {
+                return Err(format!("signed in to tenant {tenant_id}"));
+            }
+            let method = ctx.state.attribute(address, "authentication_method")?;
+            if method != "client_secret" {
+                return Err(format!("authentication_method is {method}"));
+            }
+            Ok(())
+        }))
         // … and is reported, naming the variable, when the block leaves it to the environment.
         .step(Step::expect_error(
             with_provider_block(""),
@@ -233,10 +252,10 @@ fn configure_reports_missing_sign_in_details_with_attribute_and_variable() {
     let out = ws.run(&["plan", "-input=false", "-no-color"]);
     assert!(!out.success(), "plan without a tenant id succeeded\n{out}");
     let expected = regex::Regex::new(
-        r"Missing `tenant_id`[\s\S]*client secret authentication needs it: set `tenant_id` \(or the ARM_TENANT_ID environment variable\)",
+        r"Missing `tenant_id`[\s\S]*with client secret authentication needs this value\. Set `tenant_id` \(or the ARM_TENANT_ID environment variable\)",
     )
     .unwrap();
-    assert!(expected.is_match(&out.text), "{out}");
+    assert!(out.matches(&expected), "{out}");
     assert!(
         !out.text.contains(&tenant.client_secret),
         "a diagnostic echoed the client secret\n{out}"
@@ -247,7 +266,7 @@ fn configure_reports_missing_sign_in_details_with_attribute_and_variable() {
 /// on Terraform's built-in `terraform_data` resource, so they are proven independently of any
 /// breakglass resource.
 #[test]
-fn harness_applies_checks_and_destroys() {
+fn harness_applies_checks_and_destroys_tf1_4() {
     let config = format!(
         "{}\nprovider \"breakglass\" {{}}\n\nresource \"terraform_data\" \"marker\" {{\n  input = \"break-glass\"\n}}\n",
         required_providers()
@@ -270,5 +289,15 @@ fn harness_applies_checks_and_destroys() {
             }
             Ok(())
         }))
+        .run();
+}
+
+#[test]
+fn the_provider_block_example_is_valid() {
+    let example = include_str!("../../examples/provider/provider.tf");
+    Case::new()
+        .step(Step::Validate(format!(
+            "{example}\ndata \"breakglass_client_config\" \"current\" {{}}\n"
+        )))
         .run();
 }

@@ -214,7 +214,7 @@ impl Case {
                         out.command
                     );
                     assert!(
-                        pattern.is_match(&out.text),
+                        out.matches(pattern),
                         "{at}: `{}` failed, but its output does not match /{pattern}/\n{out}",
                         out.command
                     );

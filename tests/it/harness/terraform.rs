@@ -101,30 +101,48 @@ fn version_of(path: &Path) -> Result<Version, String> {
 /// `SKIP` line naming the test and the reason is printed and `None` returned, so the test
 /// returns early. With `BREAKGLASS_E2E_REQUIRED=1`, having no Terraform at all panics instead:
 /// a CI run must not turn green by skipping every e2e test.
+///
+/// A test gated on a version above 1.0 must end its name in `_tf<major>_<minor>` (for example
+/// `write_only_password_tf1_11`): `.config/nextest.toml` shows the output of exactly those
+/// tests at the end of a run, which is how their SKIP lines become visible under nextest.
 pub fn requires_terraform(min: &str) -> Option<&'static Terraform> {
     let wanted = Version::parse(min).unwrap_or_else(|| panic!("bad version {min:?}"));
     let test = std::thread::current()
         .name()
         .unwrap_or("e2e test")
         .to_owned();
+    if wanted > MINIMUM {
+        let suffix = format!("_tf{}_{}", wanted.0, wanted.1);
+        assert!(
+            test.ends_with(&suffix),
+            "{test} needs terraform >= {wanted}: name it `…{suffix}` so its SKIP line is shown"
+        );
+    }
     match Terraform::find() {
         Ok(tf) if tf.version >= wanted => Some(tf),
         Ok(tf) => {
-            eprintln!(
+            skip(&format!(
                 "SKIP {test}: needs terraform >= {wanted}, found {} at {}",
                 tf.version,
                 tf.path.display()
-            );
+            ));
             None
         }
         Err(why) if std::env::var("BREAKGLASS_E2E_REQUIRED").as_deref() == Ok("1") => {
             panic!("{test}: {why}")
         }
         Err(why) => {
-            eprintln!("SKIP {test}: {why}");
+            skip(&format!("SKIP {test}: {why}"));
             None
         }
     }
+}
+
+/// Writes straight to the process's stderr: `eprintln!` inside a test is captured by libtest
+/// and hidden for passing tests, which would make the skip silent under `cargo test`.
+fn skip(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 #[cfg(test)]

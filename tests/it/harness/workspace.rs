@@ -37,6 +37,17 @@ impl Output {
     pub fn success(&self) -> bool {
         self.exit_code == Some(0)
     }
+
+    /// The output with every run of whitespace collapsed to one space: Terraform wraps
+    /// diagnostic details at its terminal width, so a phrase may span lines.
+    pub fn flattened(&self) -> String {
+        self.text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// Whether `pattern` matches the output as printed or with line wrapping undone.
+    pub fn matches(&self, pattern: &regex::Regex) -> bool {
+        pattern.is_match(&self.text) || pattern.is_match(&self.flattened())
+    }
 }
 
 impl std::fmt::Display for Output {
