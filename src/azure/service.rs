@@ -71,7 +71,7 @@ impl ServiceClient {
         }
     }
 
-    fn same_origin(&self, link: &str) -> bool {
+    pub(crate) fn same_origin(&self, link: &str) -> bool {
         match (
             reqwest::Url::parse(link),
             reqwest::Url::parse(&self.base_url),

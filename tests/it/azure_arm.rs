@@ -158,3 +158,133 @@ async fn arm_lists_follow_next_link_across_pages() {
     assert!(matches!(err, AzureError::InvalidResponse { .. }), "{err}");
     assert!(err.to_string().contains("attacker.invalid"), "{err}");
 }
+
+/// ARM's long-running operations, served by a stand-in (the emulator completes everything
+/// synchronously): a PUT tracked through `Azure-AsyncOperation`, a DELETE through `Location`,
+/// and an operation that fails.
+#[tokio::test]
+async fn long_running_operations_are_followed_to_their_end() {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, put};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let polls = Arc::new(AtomicU32::new(0));
+    let headers = |pairs: &[(&'static str, String)]| {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    };
+    let (b1, b2, b3) = (base.clone(), base.clone(), base.clone());
+    let delete_polls = Arc::new(AtomicU32::new(0));
+    let (p1, p2) = (polls.clone(), delete_polls.clone());
+    let app = axum::Router::new()
+        .route(
+            "/subscriptions/s/resourceGroups/rg",
+            put(move || {
+                let b = b1.clone();
+                async move {
+                    let h = headers(&[
+                        ("azure-asyncoperation", format!("{b}/ops/put")),
+                        ("retry-after", "0".into()),
+                    ]);
+                    (StatusCode::CREATED, h, axum::Json(json!({"name": "rg", "properties": {"provisioningState": "Accepted"}})))
+                }
+            })
+            .get(|| async { axum::Json(json!({"name": "rg", "properties": {"provisioningState": "Succeeded"}})) })
+            .delete(move || {
+                let b = b2.clone();
+                async move {
+                    let h = headers(&[("location", format!("{b}/ops/delete")), ("retry-after", "0".into())]);
+                    (StatusCode::ACCEPTED, h).into_response()
+                }
+            }),
+        )
+        .route(
+            "/ops/put",
+            get(move || {
+                let n = p1.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let state = if n < 2 { "InProgress" } else { "Succeeded" };
+                    (headers(&[("retry-after", "0".into())]), axum::Json(json!({"status": state})))
+                }
+            }),
+        )
+        .route(
+            "/ops/delete",
+            get(move || {
+                let n = p2.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 4 {
+                        (StatusCode::ACCEPTED, headers(&[("retry-after", "0".into())])).into_response()
+                    } else {
+                        StatusCode::OK.into_response()
+                    }
+                }
+            }),
+        )
+        .route(
+            "/subscriptions/s/resourceGroups/broken",
+            put(move || {
+                let b = b3.clone();
+                async move {
+                    let h = headers(&[("azure-asyncoperation", format!("{b}/ops/fail")), ("retry-after", "0".into())]);
+                    (StatusCode::CREATED, h, axum::Json(json!({"name": "broken"})))
+                }
+            }),
+        )
+        .route(
+            "/ops/fail",
+            get(|| async {
+                axum::Json(json!({"status": "Failed", "error": {"code": "InvalidTemplate", "message": "the rule references a missing table"}}))
+            }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let tenant = Emulator::start().await;
+    let mut config = tenant.config(AuthMethod::AzureCli);
+    config.cloud.resource_manager = base;
+    let clients = tenant.clients_with_source(config, Box::new(FixedToken), fast_policy());
+
+    let done = clients
+        .arm
+        .put(
+            "/subscriptions/s/resourceGroups/rg",
+            API,
+            json!({"location": "westeurope"}),
+            &deadline(),
+        )
+        .await
+        .unwrap();
+    // The final state comes from a GET after the operation succeeded, not the 201 body.
+    assert_eq!(done["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(polls.load(Ordering::SeqCst), 3);
+
+    assert!(clients
+        .arm
+        .delete("/subscriptions/s/resourceGroups/rg", API, &deadline())
+        .await
+        .unwrap());
+    assert_eq!(delete_polls.load(Ordering::SeqCst), 5);
+
+    let err = clients
+        .arm
+        .put(
+            "/subscriptions/s/resourceGroups/broken",
+            API,
+            json!({"location": "westeurope"}),
+            &deadline(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidTemplate"), "{err}");
+    assert!(err.to_string().contains("missing table"), "{err}");
+    assert!(err.to_string().contains("failed"), "{err}");
+}
