@@ -71,7 +71,9 @@ impl GraphClient {
 
     /// POST that creates an object (201 + the object). `probe` looks the object up by its
     /// natural key (a user's UPN, an assignment's principal+role); it runs before any re-send
-    /// after an ambiguous failure, so a create that took effect is not repeated.
+    /// after an ambiguous failure, so a create that took effect is not repeated. Directory
+    /// reads lag writes, so a probe should give the object a moment to appear (a short
+    /// `ConsistencyWait`) before answering "not there".
     pub async fn create<'p>(
         &self,
         path: &str,

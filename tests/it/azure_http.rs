@@ -409,3 +409,66 @@ async fn consistency_wait_outlasts_replication_lag() {
         "{reads:?}"
     );
 }
+
+/// Under replication lag a probe that looks once can miss the user the dropped create made; a
+/// probe that waits (briefly) with `ConsistencyWait` finds it, so the create is not re-sent.
+#[tokio::test]
+async fn a_probe_that_waits_out_replication_lag_prevents_the_duplicate() {
+    use breakglass::azure::ConsistencyWait;
+
+    let armed = Arc::new(AtomicBool::new(true));
+    let layer_armed = armed.clone();
+    let tenant = Emulator::start_wrapped(move |r| drop_first_user_create(r, layer_armed)).await;
+    tenant
+        .settings(json!({"graph.replication_lag_ms": 700}))
+        .await;
+    let clients = tenant.clients();
+    let upn = "bg-lagged@contoso.onmicrosoft.com";
+    let graph = clients.graph.clone();
+    let probe = move || {
+        let graph = graph.clone();
+        async move {
+            let path = format!("/users?$filter=userPrincipalName eq '{upn}'");
+            let wait = ConsistencyWait::new(
+                "a possibly created user to replicate",
+                Deadline::after(Duration::from_secs(3)),
+            )
+            .consecutive(1)
+            .interval(Duration::from_millis(100));
+            let read_deadline = deadline();
+            match wait
+                .until(
+                    || graph.list_all(&path, read_deadline),
+                    |found| !found.is_empty(),
+                )
+                .await
+            {
+                Ok(found) => Ok(found.into_iter().next()),
+                // Not there after the wait: the create really did not happen.
+                Err(AzureError::Deadline { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        .boxed()
+    };
+    let user = clients
+        .graph
+        .create(
+            "/users",
+            user_body(
+                "bg-lagged",
+                "contoso.onmicrosoft.com",
+                "Correct-Horse-Battery-9!",
+            ),
+            &probe,
+            &deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(user["userPrincipalName"], upn);
+    assert!(!armed.load(Ordering::SeqCst));
+    assert_eq!(tenant.requests("POST", "^/v1.0/users$").await.len(), 1);
+    // The probe did see "nothing yet" before the user replicated.
+    let probes = tenant.requests("GET", "^/v1.0/users$").await;
+    assert!(probes.len() >= 2, "{probes:?}");
+}
