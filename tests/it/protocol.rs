@@ -33,7 +33,9 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A spawned provider process, killed if a test fails before it exits.
 struct PluginProcess {
-    child: Child,
+    /// `None` once `wait_for_exit` has reaped it.
+    child: Option<Child>,
+    pid: u32,
     stdout_lines: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<String>,
 }
@@ -72,7 +74,8 @@ impl PluginProcess {
             let _ = err_tx.send(text);
         });
         PluginProcess {
-            child,
+            pid: child.id(),
+            child: Some(child),
             stdout_lines,
             stderr,
         }
@@ -103,7 +106,7 @@ impl PluginProcess {
     /// Waits for the process to end and returns its status and everything it wrote to stderr.
     fn wait_for_exit(mut self) -> (ExitStatus, String) {
         let (status_tx, status_rx) = mpsc::channel();
-        let mut child = std::mem::replace(&mut self.child, dummy_child());
+        let mut child = self.child.take().expect("process not yet reaped");
         thread::spawn(move || {
             let _ = status_tx.send(child.wait());
         });
@@ -117,25 +120,20 @@ impl PluginProcess {
 
     fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.pid.to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
     }
 }
 
-/// A finished placeholder so `wait_for_exit` can move the real child out of `self`.
-fn dummy_child() -> Child {
-    let mut child = Command::new("true").spawn().expect("spawn true");
-    let _ = child.wait();
-    child
-}
-
 impl Drop for PluginProcess {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 }
@@ -394,7 +392,7 @@ async fn debug_mode_prints_reattach_config_and_outlives_shutdown() {
     assert_eq!(entry["Protocol"], "grpc");
     assert_eq!(entry["ProtocolVersion"], 6);
     assert_eq!(entry["Addr"]["Network"], "tcp");
-    assert_eq!(entry["Pid"], plugin.child.id());
+    assert_eq!(entry["Pid"], plugin.pid);
     let address: SocketAddr = entry["Addr"]["String"].as_str().unwrap().parse().unwrap();
 
     let channel = plain_channel(address).await;
