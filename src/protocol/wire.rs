@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use tonic::{Request, Response, Status};
 
-use crate::framework::{Diagnostic, Diagnostics, Provider};
+use crate::framework::{Diagnostic, Diagnostics, Provider, Type, Value};
 use crate::protocol::logic::ProviderServer;
 use crate::protocol::proto::tfplugin6 as proto;
 use crate::protocol::proto::tfplugin6::provider_server::Provider as ProviderRpc;
@@ -85,8 +85,8 @@ fn unsupported(feature: &str) -> Diagnostics {
 /// Encodes `value`, turning a failure into one more diagnostic (the response then has no
 /// value, which Terraform ignores anyway when there are errors).
 fn encode_into(
-    value: &crate::framework::Value,
-    ty: &crate::framework::Type,
+    value: &Value,
+    ty: &Type,
     field: &str,
     diagnostics: &mut Diagnostics,
 ) -> Option<proto::DynamicValue> {
