@@ -366,8 +366,8 @@ async fn app_service_identity_endpoint_signs_in_and_a_wrong_header_is_refused() 
 #[tokio::test]
 async fn tokens_are_refreshed_before_they_expire() {
     let tenant = Emulator::start().await;
-    // Two-second tokens: refreshed once less than a fifth of the lifetime is left.
-    tenant.settings(json!({"auth.token_lifetime_s": 2})).await;
+    // Four-second tokens: refreshed once less than a fifth of the lifetime (0.8 s) is left.
+    tenant.settings(json!({"auth.token_lifetime_s": 4})).await;
     let clients = tenant.clients();
     clients
         .graph
@@ -380,7 +380,7 @@ async fn tokens_are_refreshed_before_they_expire() {
         .await
         .unwrap();
     assert_eq!(tenant.tokens_issued(&tenant.client_id).await, 1);
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_millis(3400)).await;
     clients
         .graph
         .get("/organization", &deadline())
