@@ -93,16 +93,17 @@ impl Provider for BreakglassProvider {
             env: &*self.env,
         };
         let resolved = config::resolve(&sources, terraform_version)?;
-        tracing::info!(
-            environment = %resolved.environment,
-            auth = resolved.auth.label(),
-            tenant_id = resolved.tenant_id.as_deref().unwrap_or("(from token source)"),
-            graph_endpoint = %resolved.cloud.graph,
-            "provider configured"
-        );
         // Secrets print as [redacted] through `Secret`'s Debug.
         tracing::debug!(config = ?resolved, "resolved provider configuration");
         let clients = crate::azure::AzureClients::from_config(resolved, &*self.env)?;
+        let configured = &clients.config;
+        tracing::info!(
+            environment = %configured.environment,
+            auth = configured.auth.label(),
+            tenant_id = configured.tenant_id.as_deref().unwrap_or("(from token source)"),
+            graph_endpoint = %configured.cloud.graph,
+            "provider configured"
+        );
         Ok(Arc::new(clients))
     }
 
