@@ -18,6 +18,8 @@
 #![allow(dead_code)] // Each e2e module uses its own subset of the harness.
 
 mod case;
+#[cfg(test)]
+mod selftest;
 mod tenant;
 mod terraform;
 mod workspace;

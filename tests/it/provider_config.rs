@@ -262,36 +262,6 @@ fn configure_reports_missing_sign_in_details_with_attribute_and_variable() {
     );
 }
 
-/// The harness's own mechanics (apply, automatic empty re-plan, state checks, destroy check)
-/// on Terraform's built-in `terraform_data` resource, so they are proven independently of any
-/// breakglass resource.
-#[test]
-fn harness_applies_checks_and_destroys_tf1_4() {
-    let config = format!(
-        "{}\nprovider \"breakglass\" {{}}\n\nresource \"terraform_data\" \"marker\" {{\n  input = \"break-glass\"\n}}\n",
-        required_providers()
-    );
-    Case::new()
-        .requires("1.4")
-        .with_tenant(FakeTenant::start())
-        .step(Step::Apply(config))
-        .step(Step::check(|ctx| {
-            let input = ctx.state.attribute("terraform_data.marker", "input")?;
-            if input != "break-glass" {
-                return Err(format!("input is {input}"));
-            }
-            Ok(())
-        }))
-        .step(Step::PlanEmpty)
-        .step(Step::destroy_check(|ctx| {
-            if ctx.state.resource("terraform_data.marker").is_some() {
-                return Err("terraform_data.marker survived destroy".into());
-            }
-            Ok(())
-        }))
-        .run();
-}
-
 #[test]
 fn the_provider_block_example_is_valid() {
     let example = include_str!("../../examples/provider/provider.tf");

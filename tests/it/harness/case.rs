@@ -30,11 +30,12 @@ pub enum Step {
     PlanEmpty,
     /// Arbitrary checks on state and tenant after the previous step.
     Check(Check),
-    /// Import `id` into `address` in a fresh working directory with the current config; the
-    /// imported attributes must equal those in state, except `ignore`.
+    /// Import `id` (default: the `id` attribute in state, as azuread's ImportStateVerify does)
+    /// into `address` in a fresh working directory with the current config; the imported
+    /// attributes must equal those in state, except `ignore`.
     ImportVerify {
         address: String,
-        id: String,
+        id: Option<String>,
         ignore: Vec<String>,
     },
     /// This config must fail at `stage` with output matching `pattern`. The config applied
@@ -63,10 +64,19 @@ impl Step {
             pattern: Regex::new(pattern).unwrap_or_else(|e| panic!("bad pattern {pattern:?}: {e}")),
         }
     }
+    /// Import by an explicit id (for resources whose import id is not their `id`).
     pub fn import_verify(address: &str, id: impl Into<String>, ignore: &[&str]) -> Step {
         Step::ImportVerify {
             address: address.to_owned(),
-            id: id.into(),
+            id: Some(id.into()),
+            ignore: ignore.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+    /// Import by the `id` the resource has in state.
+    pub fn import_state_verify(address: &str, ignore: &[&str]) -> Step {
+        Step::ImportVerify {
+            address: address.to_owned(),
+            id: None,
             ignore: ignore.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
@@ -193,7 +203,14 @@ impl Case {
                     id,
                     ignore,
                 } => import_verify(
-                    &ws, terraform, &self.env, &current, &at, address, id, ignore,
+                    &ws,
+                    terraform,
+                    &self.env,
+                    &current,
+                    &at,
+                    address,
+                    id.as_deref(),
+                    ignore,
                 ),
                 Step::ExpectError {
                     config,
@@ -277,16 +294,23 @@ fn import_verify(
     config: &str,
     at: &str,
     address: &str,
-    id: &str,
+    id: Option<&str>,
     ignore: &[String],
 ) {
     let expected = ws
         .state()
         .resource(address)
         .unwrap_or_else(|| panic!("{at}: {address} is not in state, nothing to compare with"));
+    let id = match id {
+        Some(id) => id.to_owned(),
+        None => expected["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{at}: {address} has no string `id` to import by"))
+            .to_owned(),
+    };
     let fresh = Workspace::new(terraform, env.to_vec());
     fresh.write_config(config);
-    let out = fresh.run(&["import", "-input=false", "-no-color", address, id]);
+    let out = fresh.run(&["import", "-input=false", "-no-color", address, &id]);
     assert!(out.success(), "{at}: `{}` failed\n{out}", out.command);
     let imported = fresh
         .state()
