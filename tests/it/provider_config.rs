@@ -98,6 +98,77 @@ fn providers_schema_shows_every_attribute_with_a_description() {
         .contains("ARM_TENANT_ID"));
 }
 
+/// Schema descriptions are the single source of the docs, so every resource and data source
+/// attribute — nested ones included — must have one, as Terraform reports them.
+#[test]
+fn every_resource_and_data_source_attribute_has_a_description() {
+    let Some(tf) = requires_terraform("1.0") else {
+        return;
+    };
+    let ws = Workspace::new(tf, Vec::new());
+    ws.write_config(&format!(
+        "{}\nprovider \"breakglass\" {{}}\n",
+        required_providers()
+    ));
+    let out = ws.ok(&["providers", "schema", "-json"]);
+    let start = out.text.find('{').unwrap_or(0);
+    let schemas: serde_json::Value = serde_json::Deserializer::from_str(&out.text[start..])
+        .into_iter()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no JSON from providers schema\n{out}"));
+    let provider = &schemas["provider_schemas"][PROVIDER_SOURCE];
+
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for kind in [
+        "resource_schemas",
+        "data_source_schemas",
+        "ephemeral_resource_schemas",
+    ] {
+        for (type_name, schema) in provider[kind].as_object().into_iter().flatten() {
+            checked += 1;
+            if text(&schema["block"]["description"]).is_empty() {
+                missing.push(format!("{type_name} (the type itself)"));
+            }
+            undocumented(&schema["block"], type_name, &mut missing);
+        }
+    }
+    assert!(
+        checked > 0,
+        "the provider offers no resource or data source\n{out}"
+    );
+    assert!(
+        missing.is_empty(),
+        "attributes without a description:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+fn text(v: &serde_json::Value) -> &str {
+    v.as_str().unwrap_or_default().trim()
+}
+
+/// Collects `path.to.attribute` for every attribute or nested block without a description.
+fn undocumented(block: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
+    for (name, attribute) in block["attributes"].as_object().into_iter().flatten() {
+        let here = format!("{path}.{name}");
+        if text(&attribute["description"]).is_empty() {
+            missing.push(here.clone());
+        }
+        if attribute["nested_type"].is_object() {
+            undocumented(&attribute["nested_type"], &here, missing);
+        }
+    }
+    for (name, nested) in block["block_types"].as_object().into_iter().flatten() {
+        let here = format!("{path}.{name}");
+        if text(&nested["block"]["description"]).is_empty() {
+            missing.push(format!("{here} (block)"));
+        }
+        undocumented(&nested["block"], &here, missing);
+    }
+}
+
 #[test]
 fn validate_names_the_bad_provider_attribute() {
     // Terraform prints the summary, then quotes the HCL line the attribute path points at.
