@@ -211,23 +211,40 @@ fn cli_config(provider_dir: &Path) -> String {
     )
 }
 
-/// A private copy of the provider binary, made once per test process. Terraform picks the
-/// first file named `terraform-provider-breakglass*` in an override directory, and
-/// `target/debug` also holds `terraform-provider-breakglass.d`; a copy also keeps a concurrent
-/// `cargo build` from replacing the binary under a running test.
+/// A directory holding a hard link (or copy) of the provider binary this build produced, one per
+/// build, shared by every test process. Terraform picks the first file named
+/// `terraform-provider-breakglass*` in an override directory, and `target/debug` also holds
+/// `terraform-provider-breakglass.d`; a link of our own also keeps a concurrent `cargo build`,
+/// which replaces the binary, from changing it under a running test.
 fn provider_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("breakglass-provider-")
-            .tempdir()
-            .expect("temp dir");
         let built = Path::new(env!("CARGO_BIN_EXE_terraform-provider-breakglass"));
-        std::fs::copy(built, dir.path().join("terraform-provider-breakglass"))
-            .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+        let meta = std::fs::metadata(built)
+            .unwrap_or_else(|e| panic!("provider binary {}: {e}", built.display()));
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let root = built.with_file_name("e2e-provider");
+        let dir = root.join(format!("{}-{modified}", meta.len()));
+        let binary = dir.join("terraform-provider-breakglass");
+        if !binary.exists() {
+            std::fs::create_dir_all(&dir).expect("create e2e provider dir");
+            // Link (or copy) under a private name, then rename: another test process may be
+            // doing the same, and Terraform must never see a half-written binary.
+            let partial = dir.join(format!(".partial-{}", std::process::id()));
+            let _ = std::fs::remove_file(&partial);
+            if std::fs::hard_link(built, &partial).is_err() {
+                std::fs::copy(built, &partial)
+                    .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+            }
+            std::fs::rename(&partial, &binary).expect("publish e2e provider binary");
+        }
         dir
     })
-    .path()
 }
 
 /// `terraform show -json` output.
