@@ -111,7 +111,9 @@ pub fn requires_terraform(min: &str) -> Option<&'static Terraform> {
         .name()
         .unwrap_or("e2e test")
         .to_owned();
-    if wanted > MINIMUM {
+    // libtest names each test's thread after the test path; another thread (a runtime worker)
+    // has no test name to check.
+    if wanted > MINIMUM && test.contains("::") {
         let suffix = format!("_tf{}_{}", wanted.0, wanted.1);
         assert!(
             test.ends_with(&suffix),
