@@ -18,7 +18,7 @@ TARGET_DIR   := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
 
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: build test tools install lint demo
+.PHONY: build test tools install lint demo fake-tenant
 
 build:
 	$(CARGO) build --workspace --bins
@@ -54,6 +54,12 @@ install:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The emulated tenant on its own, for trying the provider by hand: prints one JSON ready line with
+# its URL and seed credentials. SEED = default | forbid-permanent | large | a seed file.
+SEED ?= default
+fake-tenant:
+	$(CARGO) run --quiet -p breakglass-fake-tenant -- --listen 127.0.0.1:$(or $(PORT),0) --seed $(SEED)
 
 # The demo builds everything, starts the emulated tenant, applies examples/quickstart, shows the
 # outputs and proves a second plan is empty (see scripts/demo.sh).

@@ -57,8 +57,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// Builds the error from a response body in either the Graph or the ARM shape (both put
-    /// `code`/`message` under `error`; only Graph has `innerError`).
+    /// Builds the error from a response body in the Graph or the ARM shape. Both usually put
+    /// `code`/`message` under `error` (only Graph has `innerError`), but some resource providers
+    /// answer with them at the top level — Microsoft.Insights action groups declare
+    /// `{"code","message"}` as their ErrorResponse — so that shape is read too.
     pub fn from_body(
         service: Service,
         method: &str,
@@ -68,7 +70,11 @@ impl ApiError {
         header_request_id: Option<String>,
         client_request_id: Option<String>,
     ) -> Self {
-        let error = body.and_then(|b| b.get("error"));
+        let error = body.and_then(|b| {
+            b.get("error")
+                .filter(|e| e.is_object())
+                .or_else(|| b.get("code").map(|_| b))
+        });
         let text = |v: Option<&serde_json::Value>| {
             v.and_then(serde_json::Value::as_str)
                 .filter(|s| !s.is_empty())
@@ -323,5 +329,41 @@ impl From<AzureError> for crate::framework::Diagnostic {
             AzureError::InvalidResponse { .. } => "Unexpected response",
         };
         crate::framework::Diagnostic::error(summary, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: serde_json::Value) -> ApiError {
+        ApiError::from_body(
+            Service::ResourceManager,
+            "PUT",
+            "https://arm/x",
+            400,
+            Some(&body),
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn reads_code_and_message_under_error() {
+        let e = parse(json!({"error": {"code": "InvalidRequestContent", "message": "bad body"}}));
+        assert_eq!(e.code.as_deref(), Some("InvalidRequestContent"));
+        assert_eq!(e.message.as_deref(), Some("bad body"));
+    }
+
+    #[test]
+    fn reads_the_top_level_shape_action_groups_use() {
+        let e = parse(json!({"code": "GroupShortNameIsTooLong", "message": "too long"}));
+        assert_eq!(e.code.as_deref(), Some("GroupShortNameIsTooLong"));
+        assert_eq!(e.message.as_deref(), Some("too long"));
+        assert!(
+            e.to_string().contains("GroupShortNameIsTooLong: too long"),
+            "{e}"
+        );
     }
 }
