@@ -7,3 +7,4 @@ pub mod framework;
 pub mod logging;
 pub mod protocol;
 pub mod provider;
+pub mod resources;

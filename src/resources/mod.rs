@@ -1,0 +1,11 @@
+//! Resources: one file each, every file in the same order — type + schema (descriptions are the
+//! docs), validate, plan, create, read, update, delete, import.
+
+use std::sync::Arc;
+
+use crate::framework::Resource;
+
+/// Every resource the provider serves.
+pub fn all() -> Vec<Arc<dyn Resource>> {
+    vec![]
+}
