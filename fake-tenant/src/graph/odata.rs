@@ -10,15 +10,16 @@
 //!
 //! Typical handler:
 //! ```ignore
-//! let query = ODataQuery::parse(uri.query(), &headers, &USER_RULES)?;
+//! let read = ReadRequest::parse(&uri, &headers, USER_RULES)?;
 //! let users = tenant.directory.users.list(lag).into_iter().cloned().collect();
-//! Ok(Json(collection_response(users, &query, &USER_RULES, &resource)?))
+//! Ok(read.collection(users, &location))
 //! ```
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::Json;
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -375,6 +376,44 @@ pub fn entity_response(
     );
     body.extend(query.project(object, rules));
     Value::Object(body)
+}
+
+/// A GET on one entity set whose query options have been checked against the set's rules:
+/// everything a handler needs to answer with a collection or a single entity.
+#[derive(Debug)]
+pub struct ReadRequest {
+    pub query: ODataQuery,
+    pub rules: QueryRules,
+}
+
+impl ReadRequest {
+    pub fn parse(uri: &Uri, headers: &HeaderMap, rules: QueryRules) -> Result<Self, GraphError> {
+        let query = ODataQuery::parse(uri.query(), headers, &rules)?;
+        Ok(ReadRequest { query, rules })
+    }
+
+    /// See [`collection_response`].
+    pub fn collection(
+        &self,
+        items: Vec<Map<String, Value>>,
+        location: &CollectionLocation,
+    ) -> Json<Value> {
+        Json(collection_response(
+            items,
+            &self.query,
+            &self.rules,
+            location,
+        ))
+    }
+
+    /// See [`entity_response`].
+    pub fn entity(
+        &self,
+        object: &Map<String, Value>,
+        location: &CollectionLocation,
+    ) -> Json<Value> {
+        Json(entity_response(object, &self.query, &self.rules, location))
+    }
 }
 
 fn context_url(location: &CollectionLocation, select: Option<&[String]>) -> String {

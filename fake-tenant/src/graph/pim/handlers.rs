@@ -16,8 +16,8 @@ use super::schedule::{format_timestamp, Schedule};
 use super::{PimState, DEFAULT_PROVISIONING_DELAY_MS};
 use crate::error::GraphError;
 use crate::graph::odata::{
-    collection_response, entity_response, CollectionLocation, CompareOp, Filter, Literal,
-    ODataQuery, QueryRules,
+    entity_response, CollectionLocation, CompareOp, Filter, Literal, ODataQuery, QueryRules,
+    ReadRequest,
 };
 use crate::state::Tenant;
 use crate::token::Caller;
@@ -111,6 +111,56 @@ fn query_rules(entity: &'static str) -> QueryRules {
     }
 }
 
+/// A PIM entity set as a reader meets it: its OData type and the permissions that read it.
+struct EntitySet {
+    entity: &'static str,
+    readers: &'static [&'static str],
+}
+
+const DEFINITION_SET: EntitySet = EntitySet {
+    entity: "unifiedRoleDefinition",
+    readers: READ_ROLES,
+};
+const ASSIGNMENT_SET: EntitySet = EntitySet {
+    entity: "unifiedRoleAssignment",
+    readers: READ_ROLES,
+};
+const REQUEST_SET: EntitySet = EntitySet {
+    entity: "unifiedRoleAssignmentScheduleRequest",
+    readers: READ_SCHEDULES,
+};
+const SCHEDULE_SET: EntitySet = EntitySet {
+    entity: "unifiedRoleAssignmentSchedule",
+    readers: READ_SCHEDULES,
+};
+const INSTANCE_SET: EntitySet = EntitySet {
+    entity: "unifiedRoleAssignmentScheduleInstance",
+    readers: READ_SCHEDULES,
+};
+const POLICY_ASSIGNMENT_SET: EntitySet = EntitySet {
+    entity: "unifiedRoleManagementPolicyAssignment",
+    readers: READ_POLICIES,
+};
+const POLICY_SET: EntitySet = EntitySet {
+    entity: "unifiedRoleManagementPolicy",
+    readers: READ_POLICIES,
+};
+const RULE_SET: EntitySet = EntitySet {
+    entity: "unifiedRoleManagementPolicyRule",
+    readers: READ_POLICIES,
+};
+
+/// The caller may read the entity set, and the query options suit it.
+fn authorize_read(
+    caller: &Caller,
+    set: &EntitySet,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<ReadRequest, GraphError> {
+    require_permission(caller, set.readers)?;
+    ReadRequest::parse(uri, headers, query_rules(set.entity))
+}
+
 fn location(state: &AppState, path: &str) -> CollectionLocation {
     CollectionLocation::new(state.base_url(), path, path.trim_start_matches('/'))
 }
@@ -147,7 +197,18 @@ fn parse_body(body: &Bytes) -> Result<Map<String, Value>, GraphError> {
     }
 }
 
-fn created(body: Value) -> Response {
+/// 201 with the new entity as a GET of it would show it without query options.
+fn created(
+    object: &Map<String, Value>,
+    set: &EntitySet,
+    location: &CollectionLocation,
+) -> Response {
+    let body = entity_response(
+        object,
+        &ODataQuery::default(),
+        &query_rules(set.entity),
+        location,
+    );
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
@@ -157,16 +218,17 @@ struct Expand {
     inner: Option<String>,
 }
 
-/// Splits `$expand` at top-level commas and checks each navigation property is one this
-/// entity set expands.
-fn parse_expand(
-    raw: Option<&str>,
-    entity: &str,
-    allowed: &[&str],
-) -> Result<Vec<Expand>, GraphError> {
-    let Some(raw) = raw else {
+/// Navigation properties of the assignment-shaped entity sets (assignments, requests,
+/// schedules, instances).
+const ASSIGNMENT_NAVIGATION: &[&str] = &["principal", "roleDefinition"];
+
+/// Splits the read's `$expand` at top-level commas and checks each navigation property is one
+/// this entity set expands.
+fn parse_expand(read: &ReadRequest, allowed: &[&str]) -> Result<Vec<Expand>, GraphError> {
+    let Some(raw) = read.query.expand.as_deref() else {
         return Ok(Vec::new());
     };
+    let entity = read.rules.entity;
     let mut items = Vec::new();
     let mut depth = 0usize;
     let mut current = String::new();
@@ -276,7 +338,11 @@ fn principal_json(tenant: &Tenant, principal_id: &str) -> Option<Map<String, Val
 }
 
 /// Adds `principal` / `roleDefinition` to an assignment-shaped object when expanded.
-fn expand_assignment_like(tenant: &Tenant, object: &mut Map<String, Value>, expand: &[Expand]) {
+fn expand_assignment_like(
+    tenant: &Tenant,
+    mut object: Map<String, Value>,
+    expand: &[Expand],
+) -> Map<String, Value> {
     if expands(expand, "principal") {
         let principal = object["principalId"]
             .as_str()
@@ -296,6 +362,7 @@ fn expand_assignment_like(tenant: &Tenant, object: &mut Map<String, Value>, expa
             definition.map(Value::Object).unwrap_or(Value::Null),
         );
     }
+    object
 }
 
 fn provisioning_delay(tenant: &Tenant) -> std::time::Duration {
@@ -315,10 +382,8 @@ async fn list_definitions(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_ROLES)?;
-    let rules = query_rules("unifiedRoleDefinition");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    parse_expand(query.expand.as_deref(), rules.entity, &[])?;
+    let read = authorize_read(&caller, &DEFINITION_SET, &uri, &headers)?;
+    parse_expand(&read, &[])?;
     let tenant = state.tenant();
     let lag = tenant.behaviour.graph_lag();
     let items = tenant
@@ -328,12 +393,7 @@ async fn list_definitions(
         .into_iter()
         .cloned()
         .collect();
-    Ok(Json(collection_response(
-        items,
-        &query,
-        &rules,
-        &location(&state, DEFINITIONS),
-    )))
+    Ok(read.collection(items, &location(&state, DEFINITIONS)))
 }
 
 async fn get_definition(
@@ -343,9 +403,7 @@ async fn get_definition(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_ROLES)?;
-    let rules = query_rules("unifiedRoleDefinition");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let read = authorize_read(&caller, &DEFINITION_SET, &uri, &headers)?;
     let tenant = state.tenant();
     let lag = tenant.behaviour.graph_lag();
     let definition = tenant
@@ -353,12 +411,7 @@ async fn get_definition(
         .definitions
         .get(&id, lag)
         .ok_or_else(|| GraphError::not_found(&id))?;
-    Ok(Json(entity_response(
-        definition,
-        &query,
-        &rules,
-        &location(&state, DEFINITIONS),
-    )))
+    Ok(read.entity(definition, &location(&state, DEFINITIONS)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,32 +436,17 @@ async fn list_assignments(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_ROLES)?;
-    let rules = query_rules("unifiedRoleAssignment");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    let expand = parse_expand(
-        query.expand.as_deref(),
-        rules.entity,
-        &["principal", "roleDefinition"],
-    )?;
+    let read = authorize_read(&caller, &ASSIGNMENT_SET, &uri, &headers)?;
+    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
     let tenant = state.tenant();
     let now = Moment::now();
     let items = tenant
         .pim
         .active_assignments(now)
         .into_iter()
-        .map(|a| {
-            let mut object = a.role_assignment_json();
-            expand_assignment_like(&tenant, &mut object, &expand);
-            object
-        })
+        .map(|a| expand_assignment_like(&tenant, a.role_assignment_json(), &expand))
         .collect();
-    Ok(Json(collection_response(
-        items,
-        &query,
-        &rules,
-        &location(&state, ASSIGNMENTS),
-    )))
+    Ok(read.collection(items, &location(&state, ASSIGNMENTS)))
 }
 
 async fn get_assignment(
@@ -418,14 +456,8 @@ async fn get_assignment(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_ROLES)?;
-    let rules = query_rules("unifiedRoleAssignment");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    let expand = parse_expand(
-        query.expand.as_deref(),
-        rules.entity,
-        &["principal", "roleDefinition"],
-    )?;
+    let read = authorize_read(&caller, &ASSIGNMENT_SET, &uri, &headers)?;
+    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
     let tenant = state.tenant();
     let record = tenant
         .pim
@@ -433,14 +465,8 @@ async fn get_assignment(
         .into_iter()
         .find(|a| a.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| GraphError::not_found(&id))?;
-    let mut object = record.role_assignment_json();
-    expand_assignment_like(&tenant, &mut object, &expand);
-    Ok(Json(entity_response(
-        &object,
-        &query,
-        &rules,
-        &location(&state, ASSIGNMENTS),
-    )))
+    let object = expand_assignment_like(&tenant, record.role_assignment_json(), &expand);
+    Ok(read.entity(&object, &location(&state, ASSIGNMENTS)))
 }
 
 /// `POST /roleManagement/directory/roleAssignments`: a permanent active assignment made outside
@@ -509,13 +535,11 @@ async fn create_assignment(
     let object = record.role_assignment_json();
     tenant.pim.assignments.push(record);
     drop(tenant);
-    let rules = query_rules("unifiedRoleAssignment");
-    Ok(created(entity_response(
+    Ok(created(
         &object,
-        &ODataQuery::default(),
-        &rules,
+        &ASSIGNMENT_SET,
         &location(&state, ASSIGNMENTS),
-    )))
+    ))
 }
 
 async fn delete_assignment(
@@ -562,12 +586,7 @@ async fn create_request(
     };
     let answer = tenant.pim.submit_request(submission)?;
     drop(tenant);
-    Ok(created(entity_response(
-        &answer,
-        &ODataQuery::default(),
-        &query_rules("unifiedRoleAssignmentScheduleRequest"),
-        &location(&state, REQUESTS),
-    )))
+    Ok(created(&answer, &REQUEST_SET, &location(&state, REQUESTS)))
 }
 
 async fn list_requests(
@@ -576,14 +595,8 @@ async fn list_requests(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_SCHEDULES)?;
-    let rules = query_rules("unifiedRoleAssignmentScheduleRequest");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    let expand = parse_expand(
-        query.expand.as_deref(),
-        rules.entity,
-        &["principal", "roleDefinition"],
-    )?;
+    let read = authorize_read(&caller, &REQUEST_SET, &uri, &headers)?;
+    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
     let tenant = state.tenant();
     let now = Moment::now();
     let items = tenant
@@ -591,18 +604,9 @@ async fn list_requests(
         .requests
         .iter()
         .filter(|r| r.visible_at <= now.instant)
-        .map(|r| {
-            let mut object = r.to_json(now.instant);
-            expand_assignment_like(&tenant, &mut object, &expand);
-            object
-        })
+        .map(|r| expand_assignment_like(&tenant, r.to_json(now.instant), &expand))
         .collect();
-    Ok(Json(collection_response(
-        items,
-        &query,
-        &rules,
-        &location(&state, REQUESTS),
-    )))
+    Ok(read.collection(items, &location(&state, REQUESTS)))
 }
 
 async fn get_request(
@@ -612,14 +616,8 @@ async fn get_request(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_SCHEDULES)?;
-    let rules = query_rules("unifiedRoleAssignmentScheduleRequest");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    let expand = parse_expand(
-        query.expand.as_deref(),
-        rules.entity,
-        &["principal", "roleDefinition"],
-    )?;
+    let read = authorize_read(&caller, &REQUEST_SET, &uri, &headers)?;
+    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
     let tenant = state.tenant();
     let now = Moment::now();
     let request = tenant
@@ -628,14 +626,8 @@ async fn get_request(
         .iter()
         .find(|r| r.id().eq_ignore_ascii_case(&id) && r.visible_at <= now.instant)
         .ok_or_else(|| GraphError::not_found(&id))?;
-    let mut object = request.to_json(now.instant);
-    expand_assignment_like(&tenant, &mut object, &expand);
-    Ok(Json(entity_response(
-        &object,
-        &query,
-        &rules,
-        &location(&state, REQUESTS),
-    )))
+    let object = expand_assignment_like(&tenant, request.to_json(now.instant), &expand);
+    Ok(read.entity(&object, &location(&state, REQUESTS)))
 }
 
 /// Requests are a log: they cannot be updated or deleted (facts file). Graph answers methods a
@@ -660,14 +652,8 @@ async fn list_schedules(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_SCHEDULES)?;
-    let rules = query_rules("unifiedRoleAssignmentSchedule");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    let expand = parse_expand(
-        query.expand.as_deref(),
-        rules.entity,
-        &["principal", "roleDefinition"],
-    )?;
+    let read = authorize_read(&caller, &SCHEDULE_SET, &uri, &headers)?;
+    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
     let tenant = state.tenant();
     let now = Moment::now();
     let items = tenant
@@ -675,18 +661,9 @@ async fn list_schedules(
         .assignments
         .iter()
         .filter(|a| a.schedule_visible(now))
-        .map(|a| {
-            let mut object = a.schedule_json(now.instant);
-            expand_assignment_like(&tenant, &mut object, &expand);
-            object
-        })
+        .map(|a| expand_assignment_like(&tenant, a.schedule_json(now.instant), &expand))
         .collect();
-    Ok(Json(collection_response(
-        items,
-        &query,
-        &rules,
-        &location(&state, SCHEDULES),
-    )))
+    Ok(read.collection(items, &location(&state, SCHEDULES)))
 }
 
 async fn get_schedule(
@@ -696,14 +673,8 @@ async fn get_schedule(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_SCHEDULES)?;
-    let rules = query_rules("unifiedRoleAssignmentSchedule");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    let expand = parse_expand(
-        query.expand.as_deref(),
-        rules.entity,
-        &["principal", "roleDefinition"],
-    )?;
+    let read = authorize_read(&caller, &SCHEDULE_SET, &uri, &headers)?;
+    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
     let tenant = state.tenant();
     let now = Moment::now();
     let record = tenant
@@ -712,14 +683,8 @@ async fn get_schedule(
         .iter()
         .find(|a| a.schedule_id.eq_ignore_ascii_case(&id) && a.schedule_visible(now))
         .ok_or_else(|| GraphError::not_found(&id))?;
-    let mut object = record.schedule_json(now.instant);
-    expand_assignment_like(&tenant, &mut object, &expand);
-    Ok(Json(entity_response(
-        &object,
-        &query,
-        &rules,
-        &location(&state, SCHEDULES),
-    )))
+    let object = expand_assignment_like(&tenant, record.schedule_json(now.instant), &expand);
+    Ok(read.entity(&object, &location(&state, SCHEDULES)))
 }
 
 async fn list_instances(
@@ -728,32 +693,17 @@ async fn list_instances(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_SCHEDULES)?;
-    let rules = query_rules("unifiedRoleAssignmentScheduleInstance");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    let expand = parse_expand(
-        query.expand.as_deref(),
-        rules.entity,
-        &["principal", "roleDefinition"],
-    )?;
+    let read = authorize_read(&caller, &INSTANCE_SET, &uri, &headers)?;
+    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
     let tenant = state.tenant();
     let now = Moment::now();
     let items = tenant
         .pim
         .active_assignments(now)
         .into_iter()
-        .map(|a| {
-            let mut object = a.instance_json(now.instant);
-            expand_assignment_like(&tenant, &mut object, &expand);
-            object
-        })
+        .map(|a| expand_assignment_like(&tenant, a.instance_json(now.instant), &expand))
         .collect();
-    Ok(Json(collection_response(
-        items,
-        &query,
-        &rules,
-        &location(&state, INSTANCES),
-    )))
+    Ok(read.collection(items, &location(&state, INSTANCES)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -803,12 +753,11 @@ async fn list_policy_assignments(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_POLICIES)?;
-    let rules = query_rules("unifiedRoleManagementPolicyAssignment");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    let expand = parse_expand(query.expand.as_deref(), rules.entity, &["policy"])?;
+    let read = authorize_read(&caller, &POLICY_ASSIGNMENT_SET, &uri, &headers)?;
+    let expand = parse_expand(&read, &["policy"])?;
     let mut terms = Vec::new();
-    let conjunction = query
+    let conjunction = read
+        .query
         .filter
         .as_ref()
         .is_some_and(|f| equality_terms(f, &mut terms));
@@ -847,12 +796,7 @@ async fn list_policy_assignments(
             .collect(),
         _ => Vec::new(),
     };
-    Ok(Json(collection_response(
-        items,
-        &query,
-        &rules,
-        &location(&state, POLICY_ASSIGNMENTS),
-    )))
+    Ok(read.collection(items, &location(&state, POLICY_ASSIGNMENTS)))
 }
 
 async fn get_policy(
@@ -862,14 +806,8 @@ async fn get_policy(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_POLICIES)?;
-    let rules = query_rules("unifiedRoleManagementPolicy");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
-    let expand = parse_expand(
-        query.expand.as_deref(),
-        rules.entity,
-        &["rules", "effectiveRules"],
-    )?;
+    let read = authorize_read(&caller, &POLICY_SET, &uri, &headers)?;
+    let expand = parse_expand(&read, &["rules", "effectiveRules"])?;
     let tenant = state.tenant();
     let policy = tenant
         .pim
@@ -884,12 +822,16 @@ async fn get_policy(
             Value::Array(policy.rules.iter().cloned().map(Value::Object).collect()),
         );
     }
-    Ok(Json(entity_response(
-        &object,
-        &query,
-        &rules,
-        &location(&state, POLICIES),
-    )))
+    Ok(read.entity(&object, &location(&state, POLICIES)))
+}
+
+/// A policy's `rules` collection, addressed by the policy's own id.
+fn rules_location(state: &AppState, policy: &RolePolicy) -> CollectionLocation {
+    CollectionLocation::new(
+        state.base_url(),
+        format!("{POLICIES}/{}/rules", policy.id()),
+        format!("policies/roleManagementPolicies('{}')/rules", policy.id()),
+    )
 }
 
 async fn list_rules(
@@ -899,26 +841,14 @@ async fn list_rules(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_POLICIES)?;
-    let rules = query_rules("unifiedRoleManagementPolicyRule");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let read = authorize_read(&caller, &RULE_SET, &uri, &headers)?;
     let tenant = state.tenant();
     let policy = tenant
         .pim
         .policies
         .get(&id)
         .ok_or_else(|| GraphError::not_found(&id))?;
-    let path = format!("{POLICIES}/{}/rules", policy.id());
-    Ok(Json(collection_response(
-        policy.rules.clone(),
-        &query,
-        &rules,
-        &CollectionLocation::new(
-            state.base_url(),
-            path,
-            format!("policies/roleManagementPolicies('{}')/rules", policy.id()),
-        ),
-    )))
+    Ok(read.collection(policy.rules.clone(), &rules_location(&state, policy)))
 }
 
 async fn get_rule(
@@ -928,9 +858,7 @@ async fn get_rule(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, READ_POLICIES)?;
-    let rules = query_rules("unifiedRoleManagementPolicyRule");
-    let query = ODataQuery::parse(uri.query(), &headers, &rules)?;
+    let read = authorize_read(&caller, &RULE_SET, &uri, &headers)?;
     let tenant = state.tenant();
     let policy = tenant
         .pim
@@ -940,16 +868,7 @@ async fn get_rule(
     let rule = policy
         .rule(&rule_id)
         .ok_or_else(|| GraphError::not_found(&rule_id))?;
-    Ok(Json(entity_response(
-        rule,
-        &query,
-        &rules,
-        &CollectionLocation::new(
-            state.base_url(),
-            format!("{POLICIES}/{}/rules", policy.id()),
-            format!("policies/roleManagementPolicies('{}')/rules", policy.id()),
-        ),
-    )))
+    Ok(read.entity(rule, &rules_location(&state, policy)))
 }
 
 // ---------------------------------------------------------------------------------------------
