@@ -12,10 +12,11 @@ use serde_json::{Map, Value};
 
 use super::users::find_user;
 use super::{
-    json_object, location, now, require_permission, require_privileged_caller_for, DirectoryState,
+    authorize_read, json_object, location, now, reader_view, require_permission,
+    require_privileged_caller_for, DirectoryState,
 };
 use crate::error::GraphError;
-use crate::graph::odata::{collection_response, entity_response, ODataQuery, QueryRules};
+use crate::graph::odata::{CollectionLocation, QueryRules};
 use crate::token::Caller;
 use crate::AppState;
 
@@ -67,6 +68,15 @@ fn with_type(method: &Map<String, Value>, odata_type: &str) -> Map<String, Value
     out
 }
 
+/// The user's passkeys: addressed as the caller wrote the user (id or UPN), described by id.
+fn fido2_location(state: &AppState, key: &str, user_id: &str) -> CollectionLocation {
+    location(
+        state,
+        format!("/users/{key}/authentication/fido2Methods"),
+        &format!("users('{user_id}')/authentication/fido2Methods"),
+    )
+}
+
 pub async fn list_methods(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -74,12 +84,8 @@ pub async fn list_methods(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &METHODS_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &METHOD_RULES)?;
-    let (user_id, methods) = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        let directory = &tenant.directory;
+    let read = authorize_read(&caller, &METHODS_READ, &uri, &headers, &METHOD_RULES)?;
+    let (user_id, methods) = reader_view(&state, |directory, lag| -> Result<_, GraphError> {
         let user_id = visible_user_id(directory, &key, lag)?;
         let mut methods = Vec::new();
         if directory.has_password(&user_id) {
@@ -105,19 +111,14 @@ pub async fn list_methods(
                 .iter()
                 .map(|m| with_type(m, "#microsoft.graph.fido2AuthenticationMethod")),
         );
-        (user_id, methods)
-    };
+        Ok((user_id, methods))
+    })?;
     let location = location(
         &state,
         format!("/users/{key}/authentication/methods"),
         &format!("users('{user_id}')/authentication/methods"),
     );
-    Ok(Json(collection_response(
-        methods,
-        &query,
-        &METHOD_RULES,
-        &location,
-    )))
+    Ok(read.collection(methods, &location))
 }
 
 pub async fn list_fido2(
@@ -127,26 +128,13 @@ pub async fn list_fido2(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &METHODS_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &FIDO2_RULES)?;
-    let (user_id, methods) = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        let user_id = visible_user_id(&tenant.directory, &key, lag)?;
-        let methods = fido2_of(&tenant.directory, &user_id);
-        (user_id, methods)
-    };
-    let location = location(
-        &state,
-        format!("/users/{key}/authentication/fido2Methods"),
-        &format!("users('{user_id}')/authentication/fido2Methods"),
-    );
-    Ok(Json(collection_response(
-        methods,
-        &query,
-        &FIDO2_RULES,
-        &location,
-    )))
+    let read = authorize_read(&caller, &METHODS_READ, &uri, &headers, &FIDO2_RULES)?;
+    let (user_id, methods) = reader_view(&state, |directory, lag| -> Result<_, GraphError> {
+        let user_id = visible_user_id(directory, &key, lag)?;
+        let methods = fido2_of(directory, &user_id);
+        Ok((user_id, methods))
+    })?;
+    Ok(read.collection(methods, &fido2_location(&state, &key, &user_id)))
 }
 
 pub async fn get_fido2(
@@ -156,29 +144,16 @@ pub async fn get_fido2(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &METHODS_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &FIDO2_RULES)?;
-    let (user_id, method) = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        let user_id = visible_user_id(&tenant.directory, &key, lag)?;
-        let method = fido2_of(&tenant.directory, &user_id)
+    let read = authorize_read(&caller, &METHODS_READ, &uri, &headers, &FIDO2_RULES)?;
+    let (user_id, method) = reader_view(&state, |directory, lag| -> Result<_, GraphError> {
+        let user_id = visible_user_id(directory, &key, lag)?;
+        let method = fido2_of(directory, &user_id)
             .into_iter()
             .find(|m| m["id"].as_str() == Some(method_id.as_str()));
-        (user_id, method)
-    };
+        Ok((user_id, method))
+    })?;
     let method = method.ok_or_else(|| GraphError::not_found(&method_id))?;
-    let location = location(
-        &state,
-        format!("/users/{key}/authentication/fido2Methods"),
-        &format!("users('{user_id}')/authentication/fido2Methods"),
-    );
-    Ok(Json(entity_response(
-        &method,
-        &query,
-        &FIDO2_RULES,
-        &location,
-    )))
+    Ok(read.entity(&method, &fido2_location(&state, &key, &user_id)))
 }
 
 /// Deleting a passkey of a privileged user is a sensitive action like resetting its password.

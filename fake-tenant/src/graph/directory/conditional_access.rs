@@ -16,11 +16,12 @@ use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
 use super::{
-    json_object, location, new_id, now, require_permission, DirectoryState, CA_POLICY_LIMIT,
+    authorize_read, json_object, location, new_id, now, reader_view, require_permission,
+    DirectoryState, CA_POLICY_LIMIT,
 };
 use crate::error::GraphError;
 use crate::graph::odata::{
-    collection_response, entity_response, enum_members, ODataQuery, QueryRules,
+    entity_response, enum_members, CollectionLocation, ODataQuery, QueryRules,
 };
 use crate::token::Caller;
 use crate::AppState;
@@ -593,34 +594,31 @@ fn managed_fixed_part(policy: &Map<String, Value>) -> Map<String, Value> {
     fixed
 }
 
+fn policies_location(state: &AppState) -> CollectionLocation {
+    location(
+        state,
+        "/identity/conditionalAccess/policies",
+        "identity/conditionalAccess/policies",
+    )
+}
+
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &POLICY_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &CA_RULES)?;
-    let policies: Vec<Map<String, Value>> = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        tenant
-            .directory
+    let read = authorize_read(&caller, &POLICY_READ, &uri, &headers, &CA_RULES)?;
+    let policies = reader_view(&state, |directory, lag| {
+        directory
             .ca_policies
             .list(lag)
             .into_iter()
             .cloned()
             .map(|p| present(p, accepts_evolvable_enums(&headers)))
             .collect()
-    };
-    let location = location(
-        &state,
-        "/identity/conditionalAccess/policies",
-        "identity/conditionalAccess/policies",
-    );
-    Ok(Json(collection_response(
-        policies, &query, &CA_RULES, &location,
-    )))
+    });
+    Ok(read.collection(policies, &policies_location(&state)))
 }
 
 pub async fn get_one(
@@ -630,23 +628,15 @@ pub async fn get_one(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &POLICY_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &CA_RULES)?;
-    let policy = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        tenant.directory.ca_policies.get(&id, lag).cloned()
-    };
+    let read = authorize_read(&caller, &POLICY_READ, &uri, &headers, &CA_RULES)?;
+    let policy = reader_view(&state, |directory, lag| {
+        directory.ca_policies.get(&id, lag).cloned()
+    });
     let policy = present(
         policy.ok_or_else(|| policy_not_found(&id))?,
         accepts_evolvable_enums(&headers),
     );
-    let location = location(
-        &state,
-        "/identity/conditionalAccess/policies",
-        "identity/conditionalAccess/policies",
-    );
-    Ok(Json(entity_response(&policy, &query, &CA_RULES, &location)))
+    Ok(read.entity(&policy, &policies_location(&state)))
 }
 
 pub async fn create(
@@ -699,13 +689,13 @@ pub async fn create(
         directory.ca_policies.put(&id, stored.clone());
         stored
     };
-    let location = location(
-        &state,
-        "/identity/conditionalAccess/policies",
-        "identity/conditionalAccess/policies",
-    );
     let created = present(created, accepts_evolvable_enums(&headers));
-    let body = entity_response(&created, &ODataQuery::default(), &CA_RULES, &location);
+    let body = entity_response(
+        &created,
+        &ODataQuery::default(),
+        &CA_RULES,
+        &policies_location(&state),
+    );
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

@@ -6,9 +6,9 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
 use super::users::{duplicate_upn, USER_RULES};
-use super::{location, require_permission, USER_READ, USER_WRITE};
+use super::{authorize_read, location, reader_view, require_permission, USER_READ, USER_WRITE};
 use crate::error::GraphError;
-use crate::graph::odata::{collection_response, entity_response, ODataQuery, QueryRules};
+use crate::graph::odata::{entity_response, ODataQuery, QueryRules};
 use crate::token::Caller;
 use crate::AppState;
 
@@ -50,13 +50,9 @@ pub async fn list_users(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &USER_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &DELETED_RULES)?;
-    let items: Vec<Map<String, Value>> = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        tenant
-            .directory
+    let read = authorize_read(&caller, &USER_READ, &uri, &headers, &DELETED_RULES)?;
+    let items = reader_view(&state, |directory, lag| {
+        directory
             .deleted_items
             .list(lag)
             .into_iter()
@@ -64,18 +60,13 @@ pub async fn list_users(
             .cloned()
             .map(typed)
             .collect()
-    };
+    });
     let location = location(
         &state,
         "/directory/deletedItems/microsoft.graph.user",
         "directory/deletedItems/microsoft.graph.user",
     );
-    Ok(Json(collection_response(
-        items,
-        &query,
-        &DELETED_RULES,
-        &location,
-    )))
+    Ok(read.collection(items, &location))
 }
 
 pub async fn get_one(
@@ -85,26 +76,17 @@ pub async fn get_one(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &USER_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &DELETED_RULES)?;
-    let item = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        tenant
-            .directory
+    let read = authorize_read(&caller, &USER_READ, &uri, &headers, &DELETED_RULES)?;
+    let item = reader_view(&state, |directory, lag| {
+        directory
             .deleted_items
             .get(&id, lag)
             .filter(|item| within_retention(item))
             .cloned()
-    };
+    });
     let item = typed(item.ok_or_else(|| GraphError::not_found(&id))?);
     let location = location(&state, "/directory/deletedItems", "directory/deletedItems");
-    Ok(Json(entity_response(
-        &item,
-        &query,
-        &DELETED_RULES,
-        &location,
-    )))
+    Ok(read.entity(&item, &location))
 }
 
 /// Permanent deletion: the object, its password and its authentication methods are gone.

@@ -9,9 +9,11 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
 use super::users::DEFAULT_USER_PROPERTIES;
-use super::{json_object, location, require_permission, DirectoryState};
+use super::{
+    authorize_read, json_object, location, reader_view, require_permission, DirectoryState,
+};
 use crate::error::GraphError;
-use crate::graph::odata::{collection_response, entity_response, ODataQuery, QueryRules};
+use crate::graph::odata::{QueryRules, ReadRequest};
 use crate::token::Caller;
 use crate::AppState;
 
@@ -46,26 +48,11 @@ pub async fn list(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &GROUP_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &GROUP_RULES)?;
-    let groups: Vec<Map<String, Value>> = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        tenant
-            .directory
-            .groups
-            .list(lag)
-            .into_iter()
-            .cloned()
-            .collect()
-    };
-    let location = location(&state, "/groups", "groups");
-    Ok(Json(collection_response(
-        groups,
-        &query,
-        &GROUP_RULES,
-        &location,
-    )))
+    let read = authorize_read(&caller, &GROUP_READ, &uri, &headers, &GROUP_RULES)?;
+    let groups = reader_view(&state, |directory, lag| {
+        directory.groups.list(lag).into_iter().cloned().collect()
+    });
+    Ok(read.collection(groups, &location(&state, "/groups", "groups")))
 }
 
 pub async fn get_one(
@@ -75,21 +62,12 @@ pub async fn get_one(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &GROUP_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &GROUP_RULES)?;
-    let group = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        tenant.directory.groups.get(&id, lag).cloned()
-    };
-    let group = group.ok_or_else(|| GraphError::not_found(&id))?;
-    let location = location(&state, "/groups", "groups");
-    Ok(Json(entity_response(
-        &group,
-        &query,
-        &GROUP_RULES,
-        &location,
-    )))
+    let read = authorize_read(&caller, &GROUP_READ, &uri, &headers, &GROUP_RULES)?;
+    let group = reader_view(&state, |directory, lag| {
+        directory.groups.get(&id, lag).cloned()
+    })
+    .ok_or_else(|| GraphError::not_found(&id))?;
+    Ok(read.entity(&group, &location(&state, "/groups", "groups")))
 }
 
 /// A member as `/members` returns it: a directoryObject told apart by `@odata.type`.
@@ -136,15 +114,12 @@ async fn list_members(
             ));
         }
     }
-    let query = ODataQuery::parse(uri.query(), &headers, &MEMBER_RULES)?;
-    let members: Vec<Map<String, Value>> = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        let directory = &tenant.directory;
+    let read = ReadRequest::parse(&uri, &headers, MEMBER_RULES)?;
+    let members = reader_view(&state, |directory, lag| {
         if directory.groups.get(&id, lag).is_none() {
             return Err(GraphError::not_found(&id));
         }
-        directory
+        Ok(directory
             .group_members
             .get(&id.to_ascii_lowercase())
             .into_iter()
@@ -152,8 +127,8 @@ async fn list_members(
             .filter_map(|m| member_object(directory, m, lag))
             .filter(|(kind, _)| cast.as_deref().is_none_or(|c| c == *kind))
             .map(|(_, object)| object)
-            .collect()
-    };
+            .collect())
+    })?;
     let path = match &cast {
         Some(cast) => format!("/groups/{id}/members/{cast}"),
         None => format!("/groups/{id}/members"),
@@ -162,13 +137,7 @@ async fn list_members(
         Some(_) => "users",
         None => "directoryObjects",
     };
-    let location = location(&state, path, context);
-    Ok(Json(collection_response(
-        members,
-        &query,
-        &MEMBER_RULES,
-        &location,
-    )))
+    Ok(read.collection(members, &location(&state, path, context)))
 }
 
 pub async fn members(

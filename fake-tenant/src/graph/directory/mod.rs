@@ -14,16 +14,17 @@ mod tenant_info;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::GraphError;
-use crate::graph::odata::CollectionLocation;
+use crate::graph::odata::{CollectionLocation, QueryRules, ReadRequest};
 use crate::state::Collection;
 use crate::token::Caller;
 use crate::AppState;
@@ -317,6 +318,26 @@ fn require_permission(caller: &Caller, permissions: &[&str]) -> Result<(), Graph
     } else {
         Err(insufficient_privileges())
     }
+}
+
+/// The caller may read with one of `permissions`, and the query options suit the entity set.
+fn authorize_read(
+    caller: &Caller,
+    permissions: &[&str],
+    uri: &Uri,
+    headers: &HeaderMap,
+    rules: &QueryRules,
+) -> Result<ReadRequest, GraphError> {
+    require_permission(caller, permissions)?;
+    ReadRequest::parse(uri, headers, rules.clone())
+}
+
+/// Runs `read` on the directory as readers see it (objects written within the replication lag
+/// are not there yet), holding the tenant lock only for the call.
+fn reader_view<T>(state: &AppState, read: impl FnOnce(&DirectoryState, Duration) -> T) -> T {
+    let tenant = state.tenant();
+    let lag = tenant.behaviour.graph_lag();
+    read(&tenant.directory, lag)
 }
 
 fn insufficient_privileges() -> GraphError {

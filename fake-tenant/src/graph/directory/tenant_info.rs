@@ -5,9 +5,9 @@ use axum::http::{HeaderMap, Uri};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
-use super::{location, require_permission};
+use super::{authorize_read, location};
 use crate::error::GraphError;
-use crate::graph::odata::{collection_response, entity_response, ODataQuery, QueryRules};
+use crate::graph::odata::QueryRules;
 use crate::state::Tenant;
 use crate::token::Caller;
 use crate::AppState;
@@ -84,16 +84,9 @@ pub async fn list_domains(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &DOMAIN_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &DOMAIN_RULES)?;
+    let read = authorize_read(&caller, &DOMAIN_READ, &uri, &headers, &DOMAIN_RULES)?;
     let items = domains(&state.tenant());
-    let location = location(&state, "/domains", "domains");
-    Ok(Json(collection_response(
-        items,
-        &query,
-        &DOMAIN_RULES,
-        &location,
-    )))
+    Ok(read.collection(items, &location(&state, "/domains", "domains")))
 }
 
 pub async fn get_domain(
@@ -103,8 +96,7 @@ pub async fn get_domain(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &DOMAIN_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &DOMAIN_RULES)?;
+    let read = authorize_read(&caller, &DOMAIN_READ, &uri, &headers, &DOMAIN_RULES)?;
     let domain = domains(&state.tenant())
         .into_iter()
         .find(|d| {
@@ -113,13 +105,7 @@ pub async fn get_domain(
                 .is_some_and(|d| d.eq_ignore_ascii_case(&id))
         })
         .ok_or_else(|| GraphError::not_found(&id))?;
-    let location = location(&state, "/domains", "domains");
-    Ok(Json(entity_response(
-        &domain,
-        &query,
-        &DOMAIN_RULES,
-        &location,
-    )))
+    Ok(read.entity(&domain, &location(&state, "/domains", "domains")))
 }
 
 pub async fn list_organization(
@@ -128,16 +114,18 @@ pub async fn list_organization(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &ORGANIZATION_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &ORGANIZATION_RULES)?;
-    let org = organization(&state.tenant());
-    let location = location(&state, "/organization", "organization");
-    Ok(Json(collection_response(
-        vec![org],
-        &query,
+    let read = authorize_read(
+        &caller,
+        &ORGANIZATION_READ,
+        &uri,
+        &headers,
         &ORGANIZATION_RULES,
-        &location,
-    )))
+    )?;
+    let org = organization(&state.tenant());
+    Ok(read.collection(
+        vec![org],
+        &location(&state, "/organization", "organization"),
+    ))
 }
 
 pub async fn get_organization(
@@ -147,8 +135,13 @@ pub async fn get_organization(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &ORGANIZATION_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &ORGANIZATION_RULES)?;
+    let read = authorize_read(
+        &caller,
+        &ORGANIZATION_READ,
+        &uri,
+        &headers,
+        &ORGANIZATION_RULES,
+    )?;
     let org = organization(&state.tenant());
     if !org["id"]
         .as_str()
@@ -156,11 +149,5 @@ pub async fn get_organization(
     {
         return Err(GraphError::not_found(&id));
     }
-    let location = location(&state, "/organization", "organization");
-    Ok(Json(entity_response(
-        &org,
-        &query,
-        &ORGANIZATION_RULES,
-        &location,
-    )))
+    Ok(read.entity(&org, &location(&state, "/organization", "organization")))
 }

@@ -8,11 +8,11 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
 use super::{
-    json_object, location, new_id, now, require_permission, require_privileged_caller_for,
-    DirectoryState, USER_READ, USER_WRITE,
+    authorize_read, json_object, location, new_id, now, reader_view, require_permission,
+    require_privileged_caller_for, DirectoryState, USER_READ, USER_WRITE,
 };
 use crate::error::GraphError;
-use crate::graph::odata::{collection_response, entity_response, ODataQuery, QueryRules};
+use crate::graph::odata::{entity_response, ODataQuery, QueryRules};
 use crate::token::Caller;
 use crate::AppState;
 
@@ -209,26 +209,11 @@ pub async fn list(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &USER_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &USER_RULES)?;
-    let users: Vec<Map<String, Value>> = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        tenant
-            .directory
-            .users
-            .list(lag)
-            .into_iter()
-            .cloned()
-            .collect()
-    };
-    let location = location(&state, "/users", "users");
-    Ok(Json(collection_response(
-        users,
-        &query,
-        &USER_RULES,
-        &location,
-    )))
+    let read = authorize_read(&caller, &USER_READ, &uri, &headers, &USER_RULES)?;
+    let users = reader_view(&state, |directory, lag| {
+        directory.users.list(lag).into_iter().cloned().collect()
+    });
+    Ok(read.collection(users, &location(&state, "/users", "users")))
 }
 
 pub async fn get_one(
@@ -238,16 +223,12 @@ pub async fn get_one(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    require_permission(&caller, &USER_READ)?;
-    let query = ODataQuery::parse(uri.query(), &headers, &USER_RULES)?;
-    let user = {
-        let tenant = state.tenant();
-        let lag = tenant.behaviour.graph_lag();
-        find_user(&tenant.directory, &id, lag).cloned()
-    };
-    let user = user.ok_or_else(|| GraphError::not_found(&id))?;
-    let location = location(&state, "/users", "users");
-    Ok(Json(entity_response(&user, &query, &USER_RULES, &location)))
+    let read = authorize_read(&caller, &USER_READ, &uri, &headers, &USER_RULES)?;
+    let user = reader_view(&state, |directory, lag| {
+        find_user(directory, &id, lag).cloned()
+    })
+    .ok_or_else(|| GraphError::not_found(&id))?;
+    Ok(read.entity(&user, &location(&state, "/users", "users")))
 }
 
 pub async fn create(
