@@ -14,8 +14,8 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::{
-    json_body, json_response, list_response, method_not_allowed, required_location, scoped_key,
-    tags, ArmRequest, Reply, RgScope,
+    as_stored, get_reply, json_body, json_response, list_reply, method_not_allowed,
+    required_location, scoped_key, tags, ArmRequest, ListScope, Reply, RgScope,
 };
 use crate::AppState;
 
@@ -210,50 +210,26 @@ fn not_found(scope: &RgScope, name: &str) -> Response {
 }
 
 pub fn collection(state: &AppState, req: &ArmRequest, scope: &RgScope) -> Reply {
-    if req.method != Method::GET {
-        return Err(method_not_allowed(&req.method));
-    }
-    let tenant = state.tenant();
-    let items = tenant
-        .arm
-        .action_groups
-        .list(tenant.behaviour.arm_lag())
-        .into_iter()
-        .filter(|ag| super::workspaces::in_scope(ag, scope))
-        .map(|ag| Value::Object(ag.clone()))
-        .collect();
-    Ok(list_response(items))
+    let scope = ListScope::ResourceGroup(scope);
+    list_reply(state, req, scope, |arm| &arm.action_groups, as_stored)
 }
 
 /// `ActionGroups_ListBySubscriptionId`.
 pub fn subscription_collection(state: &AppState, req: &ArmRequest, sub: &str) -> Reply {
-    if req.method != Method::GET {
-        return Err(method_not_allowed(&req.method));
-    }
-    let tenant = state.tenant();
-    let items = tenant
-        .arm
-        .action_groups
-        .list(tenant.behaviour.arm_lag())
-        .into_iter()
-        .filter(|ag| super::in_subscription(ag, sub))
-        .map(|ag| Value::Object(ag.clone()))
-        .collect();
-    Ok(list_response(items))
+    let scope = ListScope::Subscription(sub);
+    list_reply(state, req, scope, |arm| &arm.action_groups, as_stored)
 }
 
 pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> Reply {
     let key = scoped_key(scope, name);
     match req.method {
-        Method::GET => {
-            let tenant = state.tenant();
-            tenant
-                .arm
-                .action_groups
-                .get(&key, tenant.behaviour.arm_lag())
-                .map(|ag| json_response(StatusCode::OK, Value::Object(ag.clone())))
-                .ok_or_else(|| not_found(scope, name))
-        }
+        Method::GET => get_reply(
+            state,
+            |arm| &arm.action_groups,
+            &key,
+            as_stored,
+            || not_found(scope, name),
+        ),
         Method::PUT => {
             let body = json_body(req)?;
             let location = required_location(&body)?;

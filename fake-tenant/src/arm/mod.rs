@@ -651,6 +651,80 @@ pub fn in_subscription(resource: &Map<String, Value>, sub: &str) -> bool {
         .is_some_and(|id| id.subscription.eq_ignore_ascii_case(sub))
 }
 
+/// Whether a stored resource's id lies in the resource group.
+fn in_resource_group(resource: &Map<String, Value>, scope: &RgScope) -> bool {
+    resource["id"]
+        .as_str()
+        .and_then(parse_resource_id)
+        .is_some_and(|id| {
+            id.subscription.eq_ignore_ascii_case(&scope.subscription)
+                && id
+                    .resource_group
+                    .eq_ignore_ascii_case(&scope.resource_group)
+        })
+}
+
+/// What a list operation covers: one resource group (`ListByResourceGroup`) or a whole
+/// subscription (`ListBySubscription`).
+#[derive(Debug, Clone, Copy)]
+pub enum ListScope<'a> {
+    ResourceGroup(&'a RgScope),
+    Subscription(&'a str),
+}
+
+impl ListScope<'_> {
+    fn contains(self, resource: &Map<String, Value>) -> bool {
+        match self {
+            ListScope::ResourceGroup(scope) => in_resource_group(resource, scope),
+            ListScope::Subscription(sub) => in_subscription(resource, sub),
+        }
+    }
+}
+
+/// A resource exactly as stored, for resource types whose stored form is what the service
+/// returns.
+pub fn as_stored(resource: &Map<String, Value>) -> Value {
+    Value::Object(resource.clone())
+}
+
+/// Answers a list operation (GET only) on one resource type: the resources in `scope` that
+/// readers see after ARM's replication lag, each as `present` shows it.
+pub fn list_reply(
+    state: &AppState,
+    req: &ArmRequest,
+    scope: ListScope<'_>,
+    resources: fn(&ArmState) -> &Collection,
+    present: impl Fn(&Map<String, Value>) -> Value,
+) -> Reply {
+    if req.method != Method::GET {
+        return Err(method_not_allowed(&req.method));
+    }
+    let tenant = state.tenant();
+    let items = resources(&tenant.arm)
+        .list(tenant.behaviour.arm_lag())
+        .into_iter()
+        .filter(|resource| scope.contains(resource))
+        .map(present)
+        .collect();
+    Ok(list_response(items))
+}
+
+/// Answers a GET of one resource as readers see it after ARM's replication lag, or with the
+/// resource provider's own not-found response.
+pub fn get_reply(
+    state: &AppState,
+    resources: fn(&ArmState) -> &Collection,
+    key: &str,
+    present: impl FnOnce(&Map<String, Value>) -> Value,
+    not_found: impl FnOnce() -> Response,
+) -> Reply {
+    let tenant = state.tenant();
+    resources(&tenant.arm)
+        .get(key, tenant.behaviour.arm_lag())
+        .map(|resource| json_response(StatusCode::OK, present(resource)))
+        .ok_or_else(not_found)
+}
+
 /// The collection key for an RG-level resource: lower-cased `sub/rg/name`.
 pub fn scoped_key(scope: &RgScope, name: &str) -> String {
     format!("{}/{}/{}", scope.subscription, scope.resource_group, name).to_ascii_lowercase()

@@ -20,8 +20,9 @@ use serde_json::{json, Map, Value};
 
 use super::kql::referenced_tables;
 use super::{
-    arm_error, invalid_request_content, json_body, json_response, list_response, merge_patch,
-    method_not_allowed, required_location, scoped_key, tags, ArmRequest, ArmState, Reply, RgScope,
+    arm_error, get_reply, invalid_request_content, json_body, json_response, list_reply,
+    merge_patch, method_not_allowed, required_location, scoped_key, tags, ArmRequest, ArmState,
+    ListScope, Reply, RgScope,
 };
 use crate::error::ArmError;
 use crate::AppState;
@@ -115,50 +116,38 @@ fn strip_newer_properties(rule: &mut Map<String, Value>) {
 }
 
 pub fn collection(state: &AppState, req: &ArmRequest, scope: &RgScope) -> Reply {
-    if req.method != Method::GET {
-        return Err(method_not_allowed(&req.method));
-    }
-    let tenant = state.tenant();
-    let items = tenant
-        .arm
-        .scheduled_query_rules
-        .list(tenant.behaviour.arm_lag())
-        .into_iter()
-        .filter(|r| super::workspaces::in_scope(r, scope))
-        .map(|r| shaped(r, req.api_version))
-        .collect();
-    Ok(list_response(items))
+    let scope = ListScope::ResourceGroup(scope);
+    list_reply(
+        state,
+        req,
+        scope,
+        |arm| &arm.scheduled_query_rules,
+        |r| shaped(r, req.api_version),
+    )
 }
 
 /// `ScheduledQueryRules_ListBySubscription`.
 pub fn subscription_collection(state: &AppState, req: &ArmRequest, sub: &str) -> Reply {
-    if req.method != Method::GET {
-        return Err(method_not_allowed(&req.method));
-    }
-    let tenant = state.tenant();
-    let items = tenant
-        .arm
-        .scheduled_query_rules
-        .list(tenant.behaviour.arm_lag())
-        .into_iter()
-        .filter(|r| super::in_subscription(r, sub))
-        .map(|r| shaped(r, req.api_version))
-        .collect();
-    Ok(list_response(items))
+    let scope = ListScope::Subscription(sub);
+    list_reply(
+        state,
+        req,
+        scope,
+        |arm| &arm.scheduled_query_rules,
+        |r| shaped(r, req.api_version),
+    )
 }
 
 pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> Reply {
     let key = scoped_key(scope, name);
     match req.method {
-        Method::GET => {
-            let tenant = state.tenant();
-            tenant
-                .arm
-                .scheduled_query_rules
-                .get(&key, tenant.behaviour.arm_lag())
-                .map(|r| json_response(StatusCode::OK, shaped(r, req.api_version)))
-                .ok_or_else(|| not_found(scope, name))
-        }
+        Method::GET => get_reply(
+            state,
+            |arm| &arm.scheduled_query_rules,
+            &key,
+            |r| shaped(r, req.api_version),
+            || not_found(scope, name),
+        ),
         Method::PUT => {
             let mut body = json_body(req)?;
             if req.api_version == V2021 {

@@ -17,8 +17,9 @@ use serde_json::{json, Map, Value};
 
 use super::resource_groups::normalize_location;
 use super::{
-    arm_error, json_body, json_response, list_response, method_not_allowed, required_location,
-    scoped_key, tags, ArmRequest, ArmState, Reply, RgScope,
+    arm_error, as_stored, get_reply, json_body, json_response, list_reply, list_response,
+    method_not_allowed, required_location, scoped_key, tags, ArmRequest, ArmState, ListScope,
+    Reply, RgScope,
 };
 use crate::error::ArmError;
 use crate::AppState;
@@ -236,45 +237,25 @@ fn workspace_not_found(scope: &RgScope, name: &str) -> Response {
 }
 
 pub fn collection(state: &AppState, req: &ArmRequest, scope: &RgScope) -> Reply {
-    if req.method != Method::GET {
-        return Err(method_not_allowed(&req.method));
-    }
-    let tenant = state.tenant();
-    let items = tenant
-        .arm
-        .workspaces
-        .list(tenant.behaviour.arm_lag())
-        .into_iter()
-        .filter(|ws| in_scope(ws, scope))
-        .map(|ws| Value::Object(ws.clone()))
-        .collect();
-    Ok(list_response(items))
-}
-
-pub fn in_scope(resource: &Map<String, Value>, scope: &RgScope) -> bool {
-    resource["id"]
-        .as_str()
-        .and_then(super::parse_resource_id)
-        .is_some_and(|id| {
-            id.subscription.eq_ignore_ascii_case(&scope.subscription)
-                && id
-                    .resource_group
-                    .eq_ignore_ascii_case(&scope.resource_group)
-        })
+    list_reply(
+        state,
+        req,
+        ListScope::ResourceGroup(scope),
+        |arm| &arm.workspaces,
+        as_stored,
+    )
 }
 
 pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> Reply {
     let key = scoped_key(scope, name);
     match req.method {
-        Method::GET => {
-            let tenant = state.tenant();
-            tenant
-                .arm
-                .workspaces
-                .get(&key, tenant.behaviour.arm_lag())
-                .map(|ws| json_response(StatusCode::OK, Value::Object(ws.clone())))
-                .ok_or_else(|| workspace_not_found(scope, name))
-        }
+        Method::GET => get_reply(
+            state,
+            |arm| &arm.workspaces,
+            &key,
+            as_stored,
+            || workspace_not_found(scope, name),
+        ),
         Method::PUT => {
             let body = json_body(req)?;
             let location = required_location(&body)?;
