@@ -209,14 +209,8 @@ fn not_found(scope: &RgScope, name: &str) -> Response {
     )
 }
 
-pub fn collection(state: &AppState, req: &ArmRequest, scope: &RgScope) -> Reply {
-    let scope = ListScope::ResourceGroup(scope);
-    list_reply(state, req, scope, |arm| &arm.action_groups, as_stored)
-}
-
-/// `ActionGroups_ListBySubscriptionId`.
-pub fn subscription_collection(state: &AppState, req: &ArmRequest, sub: &str) -> Reply {
-    let scope = ListScope::Subscription(sub);
+/// `ActionGroups_ListByResourceGroup` and `ActionGroups_ListBySubscriptionId`.
+pub fn collection(state: &AppState, req: &ArmRequest, scope: ListScope<'_>) -> Reply {
     list_reply(state, req, scope, |arm| &arm.action_groups, as_stored)
 }
 

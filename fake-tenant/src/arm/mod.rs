@@ -440,20 +440,22 @@ async fn dispatch(
         ArmPath::Subscription(sub) => resource_groups::subscription(&state, &req, sub),
         ArmPath::ResourceGroups(sub) => resource_groups::collection(&state, &req, sub),
         ArmPath::SubscriptionActionGroups(sub) => {
-            action_groups::subscription_collection(&state, &req, sub)
+            action_groups::collection(&state, &req, ListScope::Subscription(sub))
         }
         ArmPath::SubscriptionScheduledQueryRules(sub) => {
-            scheduled_query_rules::subscription_collection(&state, &req, sub)
+            scheduled_query_rules::collection(&state, &req, ListScope::Subscription(sub))
         }
         ArmPath::ResourceGroup(scope) => resource_groups::item(&state, &req, scope),
         ArmPath::Workspaces(scope) => workspaces::collection(&state, &req, scope),
         ArmPath::Workspace(scope, ws) => workspaces::item(&state, &req, scope, ws),
         ArmPath::Tables(scope, ws) => workspaces::tables(&state, &req, scope, ws),
         ArmPath::Table(scope, ws, table) => workspaces::table(&state, &req, scope, ws, table),
-        ArmPath::ActionGroups(scope) => action_groups::collection(&state, &req, scope),
+        ArmPath::ActionGroups(scope) => {
+            action_groups::collection(&state, &req, ListScope::ResourceGroup(scope))
+        }
         ArmPath::ActionGroup(scope, name) => action_groups::item(&state, &req, scope, name),
         ArmPath::ScheduledQueryRules(scope) => {
-            scheduled_query_rules::collection(&state, &req, scope)
+            scheduled_query_rules::collection(&state, &req, ListScope::ResourceGroup(scope))
         }
         ArmPath::ScheduledQueryRule(scope, name) => {
             scheduled_query_rules::item(&state, &req, scope, name)

@@ -115,20 +115,8 @@ fn strip_newer_properties(rule: &mut Map<String, Value>) {
     }
 }
 
-pub fn collection(state: &AppState, req: &ArmRequest, scope: &RgScope) -> Reply {
-    let scope = ListScope::ResourceGroup(scope);
-    list_reply(
-        state,
-        req,
-        scope,
-        |arm| &arm.scheduled_query_rules,
-        |r| shaped(r, req.api_version),
-    )
-}
-
-/// `ScheduledQueryRules_ListBySubscription`.
-pub fn subscription_collection(state: &AppState, req: &ArmRequest, sub: &str) -> Reply {
-    let scope = ListScope::Subscription(sub);
+/// `ScheduledQueryRules_ListByResourceGroup` and `ScheduledQueryRules_ListBySubscription`.
+pub fn collection(state: &AppState, req: &ArmRequest, scope: ListScope<'_>) -> Reply {
     list_reply(
         state,
         req,

@@ -365,6 +365,39 @@ fn expand_assignment_like(
     object
 }
 
+/// Answers a read of an assignment-shaped collection: `objects` picks and shapes the records
+/// readers see at the moment of the read, then `principal` / `roleDefinition` are expanded.
+fn assignment_like_collection(
+    state: &AppState,
+    read: &ReadRequest,
+    path: &str,
+    objects: impl FnOnce(&PimState, Moment) -> Vec<Map<String, Value>>,
+) -> Result<Json<Value>, GraphError> {
+    let expand = parse_expand(read, ASSIGNMENT_NAVIGATION)?;
+    let tenant = state.tenant();
+    let items = objects(&tenant.pim, Moment::now())
+        .into_iter()
+        .map(|object| expand_assignment_like(&tenant, object, &expand))
+        .collect();
+    Ok(read.collection(items, &location(state, path)))
+}
+
+/// Answers a read of one assignment-shaped object, 404 when `object` finds no record with
+/// `id` that readers see at the moment of the read.
+fn assignment_like_entity(
+    state: &AppState,
+    read: &ReadRequest,
+    path: &str,
+    id: &str,
+    object: impl FnOnce(&PimState, Moment) -> Option<Map<String, Value>>,
+) -> Result<Json<Value>, GraphError> {
+    let expand = parse_expand(read, ASSIGNMENT_NAVIGATION)?;
+    let tenant = state.tenant();
+    let object = object(&tenant.pim, Moment::now()).ok_or_else(|| GraphError::not_found(id))?;
+    let object = expand_assignment_like(&tenant, object, &expand);
+    Ok(read.entity(&object, &location(state, path)))
+}
+
 fn provisioning_delay(tenant: &Tenant) -> std::time::Duration {
     std::time::Duration::from_millis(
         tenant
@@ -383,6 +416,7 @@ async fn list_definitions(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let read = authorize_read(&caller, &DEFINITION_SET, &uri, &headers)?;
+    // Definitions expand nothing, so the list refuses any `$expand` (400).
     parse_expand(&read, &[])?;
     let tenant = state.tenant();
     let lag = tenant.behaviour.graph_lag();
@@ -437,16 +471,12 @@ async fn list_assignments(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let read = authorize_read(&caller, &ASSIGNMENT_SET, &uri, &headers)?;
-    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
-    let tenant = state.tenant();
-    let now = Moment::now();
-    let items = tenant
-        .pim
-        .active_assignments(now)
-        .into_iter()
-        .map(|a| expand_assignment_like(&tenant, a.role_assignment_json(), &expand))
-        .collect();
-    Ok(read.collection(items, &location(&state, ASSIGNMENTS)))
+    assignment_like_collection(&state, &read, ASSIGNMENTS, |pim, now| {
+        pim.active_assignments(now)
+            .into_iter()
+            .map(AssignmentRecord::role_assignment_json)
+            .collect()
+    })
 }
 
 async fn get_assignment(
@@ -457,16 +487,12 @@ async fn get_assignment(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let read = authorize_read(&caller, &ASSIGNMENT_SET, &uri, &headers)?;
-    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
-    let tenant = state.tenant();
-    let record = tenant
-        .pim
-        .active_assignments(Moment::now())
-        .into_iter()
-        .find(|a| a.id.eq_ignore_ascii_case(&id))
-        .ok_or_else(|| GraphError::not_found(&id))?;
-    let object = expand_assignment_like(&tenant, record.role_assignment_json(), &expand);
-    Ok(read.entity(&object, &location(&state, ASSIGNMENTS)))
+    assignment_like_entity(&state, &read, ASSIGNMENTS, &id, |pim, now| {
+        pim.active_assignments(now)
+            .into_iter()
+            .find(|a| a.id.eq_ignore_ascii_case(&id))
+            .map(AssignmentRecord::role_assignment_json)
+    })
 }
 
 /// `POST /roleManagement/directory/roleAssignments`: a permanent active assignment made outside
@@ -596,17 +622,13 @@ async fn list_requests(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let read = authorize_read(&caller, &REQUEST_SET, &uri, &headers)?;
-    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
-    let tenant = state.tenant();
-    let now = Moment::now();
-    let items = tenant
-        .pim
-        .requests
-        .iter()
-        .filter(|r| r.visible_at <= now.instant)
-        .map(|r| expand_assignment_like(&tenant, r.to_json(now.instant), &expand))
-        .collect();
-    Ok(read.collection(items, &location(&state, REQUESTS)))
+    assignment_like_collection(&state, &read, REQUESTS, |pim, now| {
+        pim.requests
+            .iter()
+            .filter(|r| r.visible_at <= now.instant)
+            .map(|r| r.to_json(now.instant))
+            .collect()
+    })
 }
 
 async fn get_request(
@@ -617,17 +639,12 @@ async fn get_request(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let read = authorize_read(&caller, &REQUEST_SET, &uri, &headers)?;
-    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
-    let tenant = state.tenant();
-    let now = Moment::now();
-    let request = tenant
-        .pim
-        .requests
-        .iter()
-        .find(|r| r.id().eq_ignore_ascii_case(&id) && r.visible_at <= now.instant)
-        .ok_or_else(|| GraphError::not_found(&id))?;
-    let object = expand_assignment_like(&tenant, request.to_json(now.instant), &expand);
-    Ok(read.entity(&object, &location(&state, REQUESTS)))
+    assignment_like_entity(&state, &read, REQUESTS, &id, |pim, now| {
+        pim.requests
+            .iter()
+            .find(|r| r.id().eq_ignore_ascii_case(&id) && r.visible_at <= now.instant)
+            .map(|r| r.to_json(now.instant))
+    })
 }
 
 /// Requests are a log: they cannot be updated or deleted (facts file). Graph answers methods a
@@ -653,17 +670,13 @@ async fn list_schedules(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let read = authorize_read(&caller, &SCHEDULE_SET, &uri, &headers)?;
-    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
-    let tenant = state.tenant();
-    let now = Moment::now();
-    let items = tenant
-        .pim
-        .assignments
-        .iter()
-        .filter(|a| a.schedule_visible(now))
-        .map(|a| expand_assignment_like(&tenant, a.schedule_json(now.instant), &expand))
-        .collect();
-    Ok(read.collection(items, &location(&state, SCHEDULES)))
+    assignment_like_collection(&state, &read, SCHEDULES, |pim, now| {
+        pim.assignments
+            .iter()
+            .filter(|a| a.schedule_visible(now))
+            .map(|a| a.schedule_json(now.instant))
+            .collect()
+    })
 }
 
 async fn get_schedule(
@@ -674,17 +687,12 @@ async fn get_schedule(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let read = authorize_read(&caller, &SCHEDULE_SET, &uri, &headers)?;
-    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
-    let tenant = state.tenant();
-    let now = Moment::now();
-    let record = tenant
-        .pim
-        .assignments
-        .iter()
-        .find(|a| a.schedule_id.eq_ignore_ascii_case(&id) && a.schedule_visible(now))
-        .ok_or_else(|| GraphError::not_found(&id))?;
-    let object = expand_assignment_like(&tenant, record.schedule_json(now.instant), &expand);
-    Ok(read.entity(&object, &location(&state, SCHEDULES)))
+    assignment_like_entity(&state, &read, SCHEDULES, &id, |pim, now| {
+        pim.assignments
+            .iter()
+            .find(|a| a.schedule_id.eq_ignore_ascii_case(&id) && a.schedule_visible(now))
+            .map(|a| a.schedule_json(now.instant))
+    })
 }
 
 async fn list_instances(
@@ -694,16 +702,12 @@ async fn list_instances(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let read = authorize_read(&caller, &INSTANCE_SET, &uri, &headers)?;
-    let expand = parse_expand(&read, ASSIGNMENT_NAVIGATION)?;
-    let tenant = state.tenant();
-    let now = Moment::now();
-    let items = tenant
-        .pim
-        .active_assignments(now)
-        .into_iter()
-        .map(|a| expand_assignment_like(&tenant, a.instance_json(now.instant), &expand))
-        .collect();
-    Ok(read.collection(items, &location(&state, INSTANCES)))
+    assignment_like_collection(&state, &read, INSTANCES, |pim, now| {
+        pim.active_assignments(now)
+            .into_iter()
+            .map(|a| a.instance_json(now.instant))
+            .collect()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
