@@ -22,6 +22,7 @@ use super::{
     Reply, RgScope,
 };
 use crate::error::ArmError;
+use crate::state::Tenant;
 use crate::AppState;
 
 pub const API_VERSIONS: &[&str] = &["2023-09-01", "2022-10-01", "2020-08-01"];
@@ -355,18 +356,24 @@ pub fn canonical_scope(arm: &ArmState, scope: &RgScope) -> (String, String) {
     (sub, rg)
 }
 
+/// The id of the workspace a tables request names, as readers see it after ARM's replication
+/// lag, or the workspace's 404.
+fn visible_workspace_id(tenant: &Tenant, scope: &RgScope, ws: &str) -> Result<String, Response> {
+    tenant
+        .arm
+        .workspaces
+        .get(&scoped_key(scope, ws), tenant.behaviour.arm_lag())
+        .map(|workspace| workspace["id"].as_str().unwrap_or_default().to_owned())
+        .ok_or_else(|| workspace_not_found(scope, ws))
+}
+
 pub fn tables(state: &AppState, req: &ArmRequest, scope: &RgScope, ws: &str) -> Reply {
     if req.method != Method::GET {
         return Err(method_not_allowed(&req.method));
     }
     let tenant = state.tenant();
+    let id = visible_workspace_id(&tenant, scope, ws)?;
     let key = scoped_key(scope, ws);
-    let workspace = tenant
-        .arm
-        .workspaces
-        .get(&key, tenant.behaviour.arm_lag())
-        .ok_or_else(|| workspace_not_found(scope, ws))?;
-    let id = workspace["id"].as_str().unwrap_or_default();
     let items = tenant
         .arm
         .tables
@@ -375,7 +382,7 @@ pub fn tables(state: &AppState, req: &ArmRequest, scope: &RgScope, ws: &str) -> 
             tables
                 .values()
                 .filter(|t| t.is_available())
-                .map(|t| table_resource(id, &t.name))
+                .map(|t| table_resource(&id, &t.name))
                 .collect()
         })
         .unwrap_or_default();
@@ -387,13 +394,8 @@ pub fn table(state: &AppState, req: &ArmRequest, scope: &RgScope, ws: &str, tabl
         return Err(method_not_allowed(&req.method));
     }
     let tenant = state.tenant();
-    let key = scoped_key(scope, ws);
-    let workspace = tenant
-        .arm
-        .workspaces
-        .get(&key, tenant.behaviour.arm_lag())
-        .ok_or_else(|| workspace_not_found(scope, ws))?;
-    if !has_table(&tenant.arm, &key, table) {
+    let id = visible_workspace_id(&tenant, scope, ws)?;
+    if !has_table(&tenant.arm, &scoped_key(scope, ws), table) {
         return Err(ArmError::resource_not_found(
             "Microsoft.OperationalInsights/workspaces/tables",
             &format!("{ws}/{table}"),
@@ -401,8 +403,7 @@ pub fn table(state: &AppState, req: &ArmRequest, scope: &RgScope, ws: &str, tabl
         )
         .into_response());
     }
-    let id = workspace["id"].as_str().unwrap_or_default();
-    Ok(json_response(StatusCode::OK, table_resource(id, table)))
+    Ok(json_response(StatusCode::OK, table_resource(&id, table)))
 }
 
 // ---------------------------------------------------------------------------------------------
