@@ -20,6 +20,7 @@ pub mod http;
 pub mod locks;
 pub mod redact;
 pub mod retry;
+pub mod role_management;
 pub mod service;
 
 use std::sync::Arc;

@@ -1,11 +1,13 @@
 //! Resources: one file each, every file in the same order — type + schema (descriptions are the
 //! docs), validate, plan, create, read, update, delete, import.
 
+pub mod role_assignment;
+
 use std::sync::Arc;
 
 use crate::framework::Resource;
 
 /// Every resource the provider serves.
 pub fn all() -> Vec<Arc<dyn Resource>> {
-    vec![]
+    vec![Arc::new(role_assignment::RoleAssignmentResource)]
 }

@@ -10,4 +10,5 @@ mod client_config;
 mod harness;
 mod protocol;
 mod provider_config;
+mod resource_role_assignment;
 mod tidy;
