@@ -330,15 +330,21 @@ fn principal_not_found(key: &AssignmentKey, e: &AzureError) -> Diagnostic {
         "Principal not found",
         format!(
             "Microsoft Entra kept answering that principal {} does not exist while assigning \
-             {} ({e}). A principal created moments ago can take a while to replicate; if it \
-             exists, raise timeouts.create. Otherwise check principal_id: it must be the object \
-             id of a user, role-assignable group or service principal.",
+             {} ({e}). A principal created moments ago can take a minute or two to replicate; \
+             if it exists, apply again. Otherwise check principal_id: it must be the object id \
+             of a user, role-assignable group or service principal.",
             key.principal_id,
             describe(key)
         ),
     )
     .at(AttributePath::root("principal_id"))
 }
+
+/// How long a principal may stay unknown to role management before the create gives up (or
+/// the create deadline, if sooner). Replication normally takes seconds to a minute; a
+/// principal missing for longer most likely does not exist, and waiting out the whole create
+/// timeout would only delay that answer.
+const PRINCIPAL_REPLICATION_PATIENCE: Duration = Duration::from_secs(5 * 60);
 
 /// Creates with `send`, retrying while the principal is not found: Entra answers 404 for a
 /// principal created moments ago until it has replicated to the role-management service
@@ -354,13 +360,14 @@ where
     Fut: std::future::Future<Output = Result<T, AzureError>>,
 {
     let policy = &clients.graph.service().http.policy;
+    let patience = Deadline::after(PRINCIPAL_REPLICATION_PATIENCE.min(deadline.remaining()));
     let mut attempt = 0;
     loop {
         attempt += 1;
         match send().await {
             Err(e) if e.is_not_found() => {
                 let wait = policy.backoff(attempt).max(Duration::from_millis(500));
-                if deadline.would_pass(wait) {
+                if patience.would_pass(wait) {
                     return Err(e);
                 }
                 info!(

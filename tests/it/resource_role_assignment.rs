@@ -422,6 +422,55 @@ fn an_existing_assignment_is_reported_with_the_import_command() {
         .run();
 }
 
+/// Role settings that demand ticket information (Enablement_Admin_Assignment: Ticketing) fail
+/// the plan on ticket_number until one is given; with it, PIM records the ticket.
+#[test]
+fn role_settings_that_require_a_ticket_fail_the_plan_without_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seed = dir.path().join("ticketing.json");
+    let rules = json!({GLOBAL_ADMINISTRATOR: {
+        "Enablement_Admin_Assignment": {"enabledRules": ["Justification", "Ticketing"]}
+    }});
+    let patch = json!({"extends": "default", "pim": {"policies": {"ruleOverrides": rules}}});
+    std::fs::write(&seed, patch.to_string()).expect("write seed");
+    let tenant = FakeTenant::with_seed(seed.to_str().expect("utf-8 path"));
+    set_setting(&tenant, "pim.provisioning_delay_ms", json!(300));
+    Case::new()
+        .with_tenant(tenant)
+        .step(Step::expect_error(
+            config(ALICE, ""),
+            Stage::Plan,
+            r"(?s)require a ticket.*Ticketing.*Set ticket_number",
+        ))
+        .step(Step::check(|ctx| {
+            let posts = logged(ctx.tenant(), "POST", REQUESTS_PATH);
+            if posts.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("the plan sent schedule requests: {posts:?}"))
+            }
+        }))
+        .step(Step::Apply(config(
+            ALICE,
+            "  ticket_number = \"INC-0815\"\n  ticket_system = \"Jira\"\n",
+        )))
+        .step(Step::check(|ctx| {
+            let assigns = schedule_requests(ctx.tenant(), ALICE, "adminAssign");
+            match assigns.as_slice() {
+                [a] if a["ticketInfo"]
+                    == json!({"ticketNumber": "INC-0815", "ticketSystem": "Jira"}) =>
+                {
+                    Ok(())
+                }
+                other => Err(format!(
+                    "expected one adminAssign with the ticket: {other:?}"
+                )),
+            }
+        }))
+        .step(Step::import_state_verify(ADDRESS, &[]))
+        .run();
+}
+
 /// Changes made outside Terraform are corrected: an end date set by another administrator is
 /// removed in place, and an assignment removed outside Terraform is created again.
 #[test]
