@@ -1,6 +1,7 @@
 //! Resources: one file each, every file in the same order — type + schema (descriptions are the
 //! docs), validate, plan, create, read, update, delete, import.
 
+pub mod account;
 pub mod role_assignment;
 
 use std::sync::Arc;
@@ -9,5 +10,8 @@ use crate::framework::Resource;
 
 /// Every resource the provider serves.
 pub fn all() -> Vec<Arc<dyn Resource>> {
-    vec![Arc::new(role_assignment::RoleAssignmentResource)]
+    vec![
+        Arc::new(account::AccountResource),
+        Arc::new(role_assignment::RoleAssignmentResource),
+    ]
 }

@@ -1,0 +1,619 @@
+//! `breakglass_account` end to end: the real terraform, the provider binary and the emulated
+//! tenant in-process. Checks look at the tenant model directly (users, deleted items, the
+//! salted password hashes, the request log), never at what the provider says about itself.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value as Json;
+
+use crate::harness::{required_providers, Case, Ctx, FakeTenant, Stage, Step};
+
+const ADDRESS: &str = "breakglass_account.bg";
+
+/// A configuration with one account whose body is `body`.
+fn account(body: &str) -> String {
+    format!(
+        "{}\nresource \"breakglass_account\" \"bg\" {{\n{body}\n}}\n",
+        required_providers()
+    )
+}
+
+fn basic(upn: &str, display_name: &str) -> String {
+    account(&format!(
+        "  user_principal_name = \"{upn}\"\n  display_name        = \"{display_name}\""
+    ))
+}
+
+/// A regex matching `text` in Terraform's output even where it wrapped a diagnostic line
+/// (continuation lines start with `│`).
+fn phrase(text: &str) -> String {
+    text.split_whitespace()
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(r"[\s│]+")
+}
+
+fn state_str(ctx: &Ctx<'_>, name: &str) -> Result<String, String> {
+    ctx.state
+        .attribute(ADDRESS, name)?
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{name} is not a string in state"))
+}
+
+/// The user as the tenant's primary replica holds it.
+fn tenant_user(tenant: &FakeTenant, id: &str) -> Option<Json> {
+    let t = tenant.state.tenant();
+    t.directory
+        .users
+        .get_latest(id)
+        .map(|u| Json::Object(u.clone()))
+}
+
+fn in_deleted_items(tenant: &FakeTenant, id: &str) -> bool {
+    let t = tenant.state.tenant();
+    t.directory.deleted_items.get_latest(id).is_some()
+}
+
+/// The emulator's sign-in check against its salted hash.
+fn signs_in_with(tenant: &FakeTenant, id: &str, password: &str) -> bool {
+    tenant
+        .state
+        .tenant()
+        .directory
+        .password_matches(id, password)
+}
+
+/// Request-log entries for `method` whose path matches `path`.
+fn requests(tenant: &FakeTenant, method: &str, path: &str) -> Vec<Json> {
+    let pattern = regex::Regex::new(path).expect("path regex");
+    let t = tenant.state.tenant();
+    t.behaviour
+        .request_log
+        .iter()
+        .filter(|r| r["method"] == method)
+        .filter(|r| r["path"].as_str().is_some_and(|p| pattern.is_match(p)))
+        .cloned()
+        .collect()
+}
+
+/// Entra's complexity rule, restated independently of the provider's code.
+fn meets_complexity(password: &str) -> bool {
+    let classes = [
+        password.chars().any(|c| c.is_ascii_lowercase()),
+        password.chars().any(|c| c.is_ascii_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ];
+    (8..=256).contains(&password.len())
+        && password.chars().all(|c| c.is_ascii_graphic())
+        && classes.iter().filter(|c| **c).count() >= 3
+}
+
+/// The raw state file, which must never hold a write-only password.
+fn state_file(ctx: &Ctx<'_>) -> String {
+    std::fs::read_to_string(ctx.workspace.dir().join("terraform.tfstate")).unwrap_or_default()
+}
+
+#[test]
+fn account_lifecycle_with_generated_password() {
+    let upn = "bg-lifecycle@contoso.onmicrosoft.com";
+    let first_password = Arc::new(Mutex::new(String::new()));
+    let remembered = first_password.clone();
+    let previous = first_password.clone();
+    let updated = account(&format!(
+        "  user_principal_name = \"{upn}\"\n  display_name        = \"Break Glass One\"\n  \
+         account_enabled     = false\n  usage_location      = \"NL\"\n  \
+         password_rotation_trigger = {{ rotated = \"2026-11\" }}"
+    ));
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(basic(upn, "Break Glass 1")))
+        .step(Step::check(move |ctx| {
+            let id = state_str(ctx, "id")?;
+            let password = state_str(ctx, "password")?;
+            if password.len() != 64 || !meets_complexity(&password) {
+                return Err(format!(
+                    "generated password has {} characters or misses complexity",
+                    password.len()
+                ));
+            }
+            let tenant = ctx.tenant();
+            let user = tenant_user(tenant, &id).ok_or("user not in the tenant")?;
+            if user["userPrincipalName"] != upn
+                || user["displayName"] != "Break Glass 1"
+                || user["mailNickname"] != "bg-lifecycle"
+                || user["accountEnabled"] != true
+            {
+                return Err(format!("tenant user differs from config: {user}"));
+            }
+            if state_str(ctx, "object_id")? != id {
+                return Err("object_id differs from id".into());
+            }
+            if !signs_in_with(tenant, &id, &password) {
+                return Err("the password in state does not sign in".into());
+            }
+            let posts = requests(tenant, "POST", "^/v1.0/users$");
+            if posts.len() != 1 || posts[0].to_string().contains(&password) {
+                return Err(format!("expected one redacted POST /users, got {posts:?}"));
+            }
+            *remembered.lock().unwrap() = password;
+            Ok(())
+        }))
+        .step(Step::import_state_verify(ADDRESS, &["password"]))
+        .step(Step::import_verify(
+            ADDRESS,
+            upn.to_uppercase(),
+            &["password"],
+        ))
+        .step(Step::Apply(updated))
+        .step(Step::check(move |ctx| {
+            let id = state_str(ctx, "id")?;
+            let password = state_str(ctx, "password")?;
+            let old = previous.lock().unwrap().clone();
+            let tenant = ctx.tenant();
+            if password == old || !signs_in_with(tenant, &id, &password) {
+                return Err("the rotated password is not the one that signs in".into());
+            }
+            if signs_in_with(tenant, &id, &old) {
+                return Err("the old password still signs in after rotation".into());
+            }
+            let user = tenant_user(tenant, &id).ok_or("user not in the tenant")?;
+            if user["displayName"] != "Break Glass One"
+                || user["accountEnabled"] != false
+                || user["usageLocation"] != "NL"
+            {
+                return Err(format!("update did not reach the tenant: {user}"));
+            }
+            let patches = requests(tenant, "PATCH", &format!("^/v1.0/users/{id}$"));
+            let sent_password = patches
+                .iter()
+                .any(|p| !p["requestBody"]["passwordProfile"].is_null());
+            if !sent_password || patches.iter().any(|p| p.to_string().contains(&password)) {
+                return Err(format!("expected a redacted password PATCH: {patches:?}"));
+            }
+            Ok(())
+        }))
+        .step(Step::destroy_check(move |ctx| {
+            let tenant = ctx.tenant();
+            let deleted: Vec<Json> = requests(tenant, "DELETE", "^/v1.0/users/");
+            let id = deleted
+                .first()
+                .and_then(|r| r["path"].as_str())
+                .and_then(|p| p.rsplit('/').next())
+                .ok_or("no DELETE /users/{id} was sent")?
+                .to_owned();
+            if tenant_user(tenant, &id).is_some() {
+                return Err("the user is still active".into());
+            }
+            if !in_deleted_items(tenant, &id) {
+                return Err("a default destroy must soft-delete (restorable)".into());
+            }
+            Ok(())
+        }))
+        .run();
+}
+
+fn write_only(upn: &str, version: u32, password: &str) -> String {
+    account(&format!(
+        "  user_principal_name = \"{upn}\"\n  display_name        = \"Break Glass WO\"\n  \
+         password_wo         = \"{password}\"\n  password_wo_version = {version}"
+    ))
+}
+
+#[test]
+fn account_write_only_password_tf1_11() {
+    let upn = "bg-wo@contoso.onmicrosoft.com";
+    let first = "Wo-First-Passw0rd-7d1f";
+    let second = "Wo-Second-Passw0rd-93ac";
+    Case::new()
+        .requires("1.11")
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(write_only(upn, 1, first)))
+        .step(Step::check(move |ctx| {
+            let id = state_str(ctx, "id")?;
+            if !ctx.state.attribute(ADDRESS, "password")?.is_null() {
+                return Err("password must stay null with password_wo".into());
+            }
+            if state_file(ctx).contains(first) {
+                return Err("the write-only password is in the state file".into());
+            }
+            if !signs_in_with(ctx.tenant(), &id, first) {
+                return Err("password_wo was not set in the tenant".into());
+            }
+            Ok(())
+        }))
+        .step(Step::import_state_verify(ADDRESS, &["password_wo_version"]))
+        .step(Step::Apply(write_only(upn, 2, second)))
+        .step(Step::check(move |ctx| {
+            let id = state_str(ctx, "id")?;
+            let tenant = ctx.tenant();
+            if !signs_in_with(tenant, &id, second) || signs_in_with(tenant, &id, first) {
+                return Err("bumping password_wo_version did not rotate the password".into());
+            }
+            let file = state_file(ctx);
+            if file.contains(first) || file.contains(second) {
+                return Err("a write-only password is in the state file".into());
+            }
+            Ok(())
+        }))
+        // A re-create at TRACE: validate, plan and the POST carrying the password.
+        .step(Step::check(move |ctx| {
+            let out = ctx.workspace.run_with(
+                &[
+                    "apply",
+                    "-auto-approve",
+                    "-input=false",
+                    "-no-color",
+                    &format!("-replace={ADDRESS}"),
+                ],
+                &[("TF_LOG", "trace")],
+            );
+            if !out.success() {
+                return Err(format!("apply -replace at TF_LOG=trace failed\n{out}"));
+            }
+            if !out.text.contains("HTTP exchange") {
+                return Err("no provider HTTP lines in the trace output".into());
+            }
+            if out.text.contains(second) {
+                return Err("the write-only password appears in the trace output".into());
+            }
+            let id = ctx.workspace.state().0["values"]["root_module"]["resources"][0]["values"]
+                ["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if !signs_in_with(ctx.tenant(), &id, second) {
+                return Err("the re-created account does not have password_wo".into());
+            }
+            Ok(())
+        }))
+        .step(Step::destroy_check(|ctx| {
+            let t = ctx.tenant().state.tenant();
+            let active = t
+                .directory
+                .users
+                .list_latest()
+                .into_iter()
+                .any(|u| u["userPrincipalName"] == "bg-wo@contoso.onmicrosoft.com");
+            if active {
+                return Err("the account is still active after destroy".into());
+            }
+            Ok(())
+        }))
+        .run();
+}
+
+#[test]
+fn account_trace_log_holds_no_generated_password() {
+    let upn = "bg-trace@contoso.onmicrosoft.com";
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(basic(upn, "Break Glass Trace")))
+        .step(Step::check(|ctx| {
+            let before = state_str(ctx, "password")?;
+            let out = ctx.workspace.run_with(
+                &[
+                    "apply",
+                    "-auto-approve",
+                    "-input=false",
+                    "-no-color",
+                    &format!("-replace={ADDRESS}"),
+                ],
+                &[("TF_LOG", "trace")],
+            );
+            if !out.success() {
+                return Err(format!("apply -replace at TF_LOG=trace failed\n{out}"));
+            }
+            if !out.text.contains("HTTP exchange") {
+                return Err("no provider HTTP lines in the trace output".into());
+            }
+            let after = ctx.workspace.state().0["values"]["root_module"]["resources"][0]["values"]
+                ["password"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if after.is_empty() || after == before {
+                return Err("the replacement did not generate a new password".into());
+            }
+            for (which, secret) in [("previous", &before), ("generated", &after)] {
+                if out.text.contains(secret.as_str()) {
+                    return Err(format!("the {which} password appears in the trace output"));
+                }
+            }
+            Ok(())
+        }))
+        .run();
+}
+
+#[test]
+fn account_refuses_duplicates_unsuitable_domains_and_synced_users() {
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::expect_error(
+            basic("Emergency-Legacy@contoso.onmicrosoft.com", "Duplicate"),
+            Stage::Apply,
+            &format!(
+                "User already exists[\\s\\S]*{}",
+                phrase(
+                    "terraform import breakglass_account.NAME 5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e05"
+                )
+            ),
+        ))
+        .step(Step::expect_error(
+            basic("bg@contoso.net", "Unverified"),
+            Stage::Plan,
+            &phrase("contoso.net is a domain of this tenant but is not verified"),
+        ))
+        .step(Step::expect_error(
+            basic("bg@fabrikam.com", "Federated"),
+            Stage::Plan,
+            &phrase("fabrikam.com is a federated domain"),
+        ))
+        .step(Step::expect_error(
+            basic("bg@nowhere.example", "Foreign"),
+            Stage::Plan,
+            &phrase("nowhere.example is not a domain of this tenant"),
+        ))
+        .step(Step::check(|ctx| {
+            // Only the duplicate reached POST /users; plan-time failures wrote nothing.
+            let posts = requests(ctx.tenant(), "POST", "^/v1.0/users$");
+            if posts.len() != 1 {
+                return Err(format!("expected only the duplicate's POST, got {posts:?}"));
+            }
+            Ok(())
+        }))
+        .step(Step::check(|ctx| {
+            // A managed custom domain works, with the advice to use the initial domain.
+            ctx.workspace
+                .write_config(&basic("bg-custom@contoso.com", "Custom domain"));
+            let out = ctx.workspace.run(&["plan", "-input=false", "-no-color"]);
+            ctx.workspace.write_config("");
+            if !out.success()
+                || !out.matches(&regex::Regex::new(&phrase("outside the initial domain")).unwrap())
+            {
+                return Err(format!("expected a successful plan with a warning\n{out}"));
+            }
+            Ok(())
+        }))
+        .step(Step::check(|ctx| {
+            ctx.workspace
+                .write_config(&basic("bob@contoso.com", "Bob Synced"));
+            let out = ctx.workspace.run(&[
+                "import",
+                "-input=false",
+                "-no-color",
+                ADDRESS,
+                "bob@contoso.com",
+            ]);
+            ctx.workspace.write_config("");
+            let says_why = regex::Regex::new(&phrase("must be cloud-only")).unwrap();
+            if out.success() || !out.matches(&says_why) {
+                return Err(format!("importing a synced user must fail clearly\n{out}"));
+            }
+            Ok(())
+        }))
+        .run();
+}
+
+#[test]
+fn account_password_checks_happen_at_validate_tf1_11() {
+    let weak = "weakpassword-only-lower";
+    let upn = "bg-validate@contoso.onmicrosoft.com";
+    let both_modes = account(&format!(
+        "  user_principal_name = \"{upn}\"\n  display_name        = \"Both\"\n  \
+         password_length     = 32\n  password_wo         = \"Str0ng-Enough-Pass\"\n  \
+         password_wo_version = 1"
+    ));
+    Case::new()
+        .requires("1.11")
+        .with_tenant(FakeTenant::start())
+        .step(Step::expect_error(
+            write_only(upn, 1, weak),
+            Stage::Validate,
+            r"Password does not meet Microsoft Entra complexity rules[\s\S]*password_wo",
+        ))
+        .step(Step::check(move |ctx| {
+            ctx.workspace.write_config(&write_only(upn, 1, weak));
+            let out = ctx.workspace.run(&["validate", "-no-color"]);
+            ctx.workspace.write_config("");
+            // Terraform quotes the configuration line itself (`12:   password_wo = …`); the
+            // diagnostic's own words must not repeat the value.
+            let source_line = regex::Regex::new(r"^\s*\d+:").unwrap();
+            let echoed = out
+                .text
+                .lines()
+                .filter(|l| !source_line.is_match(l))
+                .any(|l| l.contains(weak));
+            if out.success() || echoed {
+                return Err(format!(
+                    "validate must fail without echoing the value\n{out}"
+                ));
+            }
+            Ok(())
+        }))
+        .step(Step::expect_error(
+            write_only("bg-validate@contoso.onmicrosoft.com", 1, "Bg-Validate-9x"),
+            Stage::Validate,
+            &phrase("contains the user's alias"),
+        ))
+        .step(Step::expect_error(
+            both_modes,
+            Stage::Validate,
+            r"Conflicting password settings[\s\S]*password_wo",
+        ))
+        .step(Step::check(|ctx| {
+            let writes = requests(ctx.tenant(), "POST", "^/v1.0/users");
+            if !writes.is_empty() {
+                return Err(format!("validation errors must write nothing: {writes:?}"));
+            }
+            Ok(())
+        }))
+        .run();
+}
+
+#[test]
+fn account_create_is_clean_under_replication_lag() {
+    let tenant = FakeTenant::start();
+    tenant
+        .state
+        .tenant()
+        .behaviour
+        .settings
+        .insert("graph.replication_lag_ms".into(), Json::from(1500));
+    Case::new()
+        .with_tenant(tenant)
+        .step(Step::Apply(basic(
+            "bg-lagged@contoso.onmicrosoft.com",
+            "Break Glass Lagged",
+        )))
+        .step(Step::check(|ctx| {
+            let id = state_str(ctx, "id")?;
+            // The provider waited: a read right after the POST found nothing yet.
+            let reads = requests(ctx.tenant(), "GET", &format!("^/v1.0/users/{id}$"));
+            if !reads.iter().any(|r| r["status"] == 404) {
+                return Err(format!("expected a 404 read during replication: {reads:?}"));
+            }
+            Ok(())
+        }))
+        .step(Step::PlanEmpty)
+        .step(Step::import_state_verify(ADDRESS, &["password"]))
+        .step(Step::destroy_check(|ctx| {
+            let t = ctx.tenant().state.tenant();
+            let active = t
+                .directory
+                .users
+                .list_latest()
+                .into_iter()
+                .any(|u| u["userPrincipalName"] == "bg-lagged@contoso.onmicrosoft.com");
+            if active {
+                return Err("the account is still active after destroy".into());
+            }
+            Ok(())
+        }))
+        .run();
+}
+
+#[test]
+fn account_deleted_out_of_band_is_created_again() {
+    let upn = "bg-oob@contoso.onmicrosoft.com";
+    let first_id = Arc::new(Mutex::new(String::new()));
+    let (recorded, compared) = (first_id.clone(), first_id.clone());
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(basic(upn, "Break Glass OOB")))
+        .step(Step::check(move |ctx| {
+            let id = state_str(ctx, "id")?;
+            ctx.tenant().state.tenant().directory.users.remove(&id);
+            *recorded.lock().unwrap() = id;
+            let out =
+                ctx.workspace
+                    .run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+            if out.exit_code != Some(2) || !out.text.contains("will be created") {
+                return Err(format!(
+                    "expected a plan to create the account again\n{out}"
+                ));
+            }
+            Ok(())
+        }))
+        .step(Step::Apply(basic(upn, "Break Glass OOB")))
+        .step(Step::check(move |ctx| {
+            let id = state_str(ctx, "id")?;
+            if id == *compared.lock().unwrap() || tenant_user(ctx.tenant(), &id).is_none() {
+                return Err("the account was not created again".into());
+            }
+            Ok(())
+        }))
+        .run();
+}
+
+#[test]
+fn account_permanently_deleted_on_destroy() {
+    let config = account(
+        "  user_principal_name = \"bg-purge@contoso.onmicrosoft.com\"\n  \
+         display_name        = \"Break Glass Purge\"\n  permanently_delete_on_destroy = true",
+    );
+    let id = Arc::new(Mutex::new(String::new()));
+    let (recorded, checked) = (id.clone(), id.clone());
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(config))
+        .step(Step::check(move |ctx| {
+            *recorded.lock().unwrap() = state_str(ctx, "id")?;
+            Ok(())
+        }))
+        .step(Step::destroy_check(move |ctx| {
+            let id = checked.lock().unwrap().clone();
+            let tenant = ctx.tenant();
+            if tenant_user(tenant, &id).is_some() || in_deleted_items(tenant, &id) {
+                return Err("the account must be gone from users and deleted items".into());
+            }
+            let purges = requests(
+                tenant,
+                "DELETE",
+                &format!("^/v1.0/directory/deletedItems/{id}$"),
+            );
+            if purges.is_empty() {
+                return Err("no DELETE /directory/deletedItems/{id} was sent".into());
+            }
+            Ok(())
+        }))
+        .run();
+}
+
+#[test]
+fn account_privileged_user_needs_privileged_authentication_administrator() {
+    let tenant = FakeTenant::start();
+    // `helpdesk-automation` has User.ReadWrite.All but no directory role.
+    let (client_id, secret) = {
+        let t = tenant.state.tenant();
+        let app = t
+            .auth
+            .applications
+            .iter()
+            .find(|a| a.principal.app_id == "ceee1405-ca1d-44c2-8ee4-03a178f15a19")
+            .expect("helpdesk app in the seed");
+        (app.principal.app_id.clone(), app.client_secrets[0].clone())
+    };
+    let upn = "emergency-legacy@contoso.onmicrosoft.com";
+    let rotate = account(&format!(
+        "  user_principal_name = \"{upn}\"\n  display_name        = \"Emergency Access (legacy)\"\n  \
+         password_rotation_trigger = {{ rotated = \"now\" }}"
+    ));
+    Case::new()
+        .with_tenant(tenant)
+        .env("ARM_CLIENT_ID", &client_id)
+        .env("ARM_CLIENT_SECRET", &secret)
+        .step(Step::check(move |ctx| {
+            ctx.workspace
+                .write_config(&basic(upn, "Emergency Access (legacy)"));
+            let out = ctx
+                .workspace
+                .run(&["import", "-input=false", "-no-color", ADDRESS, upn]);
+            ctx.workspace.write_config("");
+            if !out.success() {
+                return Err(format!("import of the legacy account failed\n{out}"));
+            }
+            Ok(())
+        }))
+        .step(Step::expect_error(
+            rotate,
+            Stage::Apply,
+            &phrase("Privileged Authentication Administrator"),
+        ))
+        .step(Step::check(|ctx| {
+            // The protected user is untouched; forget it so the final destroy leaves it be.
+            let out = ctx.workspace.run(&["state", "rm", "-no-color", ADDRESS]);
+            if !out.success() {
+                return Err(format!("state rm failed\n{out}"));
+            }
+            let denied = requests(ctx.tenant(), "PATCH", "^/v1.0/users/");
+            if denied.iter().any(|r| r["status"] != 403) {
+                return Err(format!(
+                    "a PATCH of the protected user succeeded: {denied:?}"
+                ));
+            }
+            Ok(())
+        }))
+        .run();
+}
