@@ -617,3 +617,32 @@ fn account_privileged_user_needs_privileged_authentication_administrator() {
         }))
         .run();
 }
+
+#[test]
+fn account_upn_casing_from_the_tenant_is_not_a_change() {
+    let upn = "bg-case@contoso.onmicrosoft.com";
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(basic(upn, "Break Glass Case")))
+        .step(Step::check(|ctx| {
+            // Someone (or Entra itself) spells the UPN differently; it is the same name.
+            let id = state_str(ctx, "id")?;
+            let mut t = ctx.tenant().state.tenant();
+            let mut user = t.directory.users.get_latest(&id).ok_or("no user")?.clone();
+            user.insert(
+                "userPrincipalName".into(),
+                Json::from("BG-Case@Contoso.OnMicrosoft.com"),
+            );
+            t.directory.users.put(&id, user);
+            Ok(())
+        }))
+        .step(Step::PlanEmpty)
+        .step(Step::check(move |ctx| {
+            let kept = state_str(ctx, "user_principal_name")?;
+            if kept != upn {
+                return Err(format!("state took the tenant's casing: {kept}"));
+            }
+            Ok(())
+        }))
+        .run();
+}
