@@ -13,6 +13,7 @@
 
 pub mod arm;
 pub mod auth;
+pub mod conditional_access;
 pub mod consistency;
 pub mod error;
 pub mod graph;
@@ -22,7 +23,6 @@ pub mod redact;
 pub mod retry;
 pub mod role_management;
 pub mod service;
-pub mod users;
 
 use std::sync::Arc;
 

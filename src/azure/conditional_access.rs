@@ -1,0 +1,315 @@
+//! Conditional-access policies (`/identity/conditionalAccess/policies`) and the one change the
+//! provider makes to them: adding or removing principals in `conditions.users.excludeUsers` /
+//! `excludeGroups`.
+//!
+//! CA policies are shared objects — most of each one belongs to whoever wrote it — and Graph's
+//! PATCH replaces arrays whole (facts file, "Conditional Access policies"), so an exclusion is
+//! always a read-modify-write: read the policy, merge with [`ExclusionMerge`], send back the
+//! complete `conditions.users` object. Callers serialize writes per policy with `ObjectLocks`
+//! (key: [`lock_key`]).
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::azure::error::AzureError;
+use crate::azure::graph::GraphClient;
+use crate::azure::retry::Deadline;
+
+const POLICIES: &str = "/identity/conditionalAccess/policies";
+
+/// The three documented policy states.
+pub const POLICY_STATES: [&str; 3] = ["enabled", "disabled", "enabledForReportingButNotEnforced"];
+
+/// The `ObjectLocks` key of one policy (ids compare case-insensitively).
+pub fn lock_key(policy_id: &str) -> String {
+    format!("ca-policy/{}", policy_id.to_ascii_lowercase())
+}
+
+/// Every policy in the tenant, whole (all pages).
+pub async fn list_policies(
+    graph: &GraphClient,
+    deadline: Deadline,
+) -> Result<Vec<Json>, AzureError> {
+    graph.list_all(POLICIES, deadline).await
+}
+
+/// One policy, or `None` when it no longer exists.
+pub async fn get_policy(
+    graph: &GraphClient,
+    policy_id: &str,
+    deadline: &Deadline,
+) -> Result<Option<Json>, AzureError> {
+    graph
+        .get_optional(&format!("{POLICIES}/{policy_id}"), deadline)
+        .await
+}
+
+/// Replaces the policy's `conditions.users` with `users`. Send the complete object: the arrays
+/// in it replace the stored ones.
+pub async fn patch_policy_users(
+    graph: &GraphClient,
+    policy_id: &str,
+    users: Json,
+    deadline: &Deadline,
+) -> Result<(), AzureError> {
+    graph
+        .patch(
+            &format!("{POLICIES}/{policy_id}"),
+            json!({ "conditions": { "users": users } }),
+            deadline,
+        )
+        .await
+}
+
+/// Read-only views of a policy object as Graph returns it.
+pub mod policy {
+    use serde_json::Value as Json;
+
+    pub fn id(policy: &Json) -> &str {
+        policy.get("id").and_then(Json::as_str).unwrap_or_default()
+    }
+
+    pub fn display_name(policy: &Json) -> &str {
+        policy
+            .get("displayName")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn state(policy: &Json) -> &str {
+        policy
+            .get("state")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+    }
+
+    /// `conditions.users`, absent or null for workload-identity policies.
+    pub fn users(policy: &Json) -> Option<&Json> {
+        policy
+            .get("conditions")
+            .and_then(|c| c.get("users"))
+            .filter(|u| u.is_object())
+    }
+
+    fn strings<'a>(users: &'a Json, key: &str) -> impl Iterator<Item = &'a str> {
+        users
+            .get(key)
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+    }
+
+    /// Whether the policy can apply to a user sign-in at all: it includes users (`All`, guests
+    /// or ids), groups, roles or guest types. Workload-identity policies target service
+    /// principals through `clientApplications` and leave `users` empty (or `None`); a user
+    /// cannot be blocked by them.
+    pub fn targets_users(policy: &Json) -> bool {
+        let Some(users) = users(policy) else {
+            return false;
+        };
+        strings(users, "includeUsers").any(|u| !u.eq_ignore_ascii_case("None"))
+            || strings(users, "includeGroups").next().is_some()
+            || strings(users, "includeRoles").next().is_some()
+            || users
+                .get("includeGuestsOrExternalUsers")
+                .is_some_and(|g| !g.is_null())
+    }
+
+    /// Whether every one of `user_ids` is in `excludeUsers` and every one of `group_ids` in
+    /// `excludeGroups` (case-insensitively).
+    pub fn excludes_all(policy: &Json, user_ids: &[String], group_ids: &[String]) -> bool {
+        let Some(users) = users(policy) else {
+            return user_ids.is_empty() && group_ids.is_empty();
+        };
+        let has = |key: &str, id: &String| strings(users, key).any(|e| e.eq_ignore_ascii_case(id));
+        user_ids.iter().all(|id| has("excludeUsers", id))
+            && group_ids.iter().all(|id| has("excludeGroups", id))
+    }
+
+    /// Whether any of `user_ids` / `group_ids` is excluded.
+    pub fn excludes_any(policy: &Json, user_ids: &[String], group_ids: &[String]) -> bool {
+        let Some(users) = users(policy) else {
+            return false;
+        };
+        let has = |key: &str, id: &String| strings(users, key).any(|e| e.eq_ignore_ascii_case(id));
+        user_ids.iter().any(|id| has("excludeUsers", id))
+            || group_ids.iter().any(|id| has("excludeGroups", id))
+    }
+}
+
+/// Principals to add to or take out of a policy's exclusions. Everything else in
+/// `conditions.users` — other principals' exclusions, the include lists, roles, guest settings —
+/// is carried over untouched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExclusionMerge {
+    pub add_users: Vec<String>,
+    pub add_groups: Vec<String>,
+    pub remove_users: Vec<String>,
+    pub remove_groups: Vec<String>,
+}
+
+impl ExclusionMerge {
+    /// The complete `conditions.users` object to send back, or `None` when `users` already
+    /// has the wanted exclusions (no write needed).
+    pub fn apply(&self, users: &Json) -> Option<Json> {
+        let mut merged: Map<String, Json> = users.as_object().cloned().unwrap_or_default();
+        let mut changed = false;
+        for (key, add, remove) in [
+            ("excludeUsers", &self.add_users, &self.remove_users),
+            ("excludeGroups", &self.add_groups, &self.remove_groups),
+        ] {
+            let current: Vec<Json> = merged
+                .get(key)
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let next = merge_ids(&current, add, remove);
+            if next != current {
+                changed = true;
+                merged.insert(key.to_owned(), Json::Array(next));
+            }
+        }
+        changed.then_some(Json::Object(merged))
+    }
+
+    /// Whether `policy` shows this merge in effect (for the read-back after a write).
+    pub fn is_reflected_in(&self, policy: &Json) -> bool {
+        policy::excludes_all(policy, &self.add_users, &self.add_groups)
+            && !policy::excludes_any(policy, &self.remove_users, &self.remove_groups)
+    }
+}
+
+/// `current` without the ids in `remove` (case-insensitively), then every id of `add` not yet
+/// present appended once. Entries that are not ours keep their order and spelling; duplicates
+/// already in `current` are left as they are — they are someone else's.
+fn merge_ids(current: &[Json], add: &[String], remove: &[String]) -> Vec<Json> {
+    let is_in = |list: &[String], entry: &Json| {
+        entry
+            .as_str()
+            .is_some_and(|e| list.iter().any(|id| id.eq_ignore_ascii_case(e)))
+    };
+    let mut out: Vec<Json> = current
+        .iter()
+        .filter(|e| !is_in(remove, e))
+        .cloned()
+        .collect();
+    for id in add {
+        let present = out
+            .iter()
+            .any(|e| e.as_str().is_some_and(|e| e.eq_ignore_ascii_case(id)));
+        if !present {
+            out.push(Json::String(id.clone()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: &str = "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e01";
+    const LEGACY: &str = "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e05";
+    const GROUP: &str = "8a7b6c5d-0000-4e1f-9a2b-3c4d5e6f7a01";
+
+    fn users() -> Json {
+        json!({
+            "includeUsers": ["All"],
+            "excludeUsers": [LEGACY],
+            "includeGroups": [],
+            "excludeGroups": [GROUP],
+            "includeRoles": [],
+            "excludeRoles": ["d29b2b05-8046-44ba-8758-1e26182fcf32"],
+            "includeGuestsOrExternalUsers": null,
+            "excludeGuestsOrExternalUsers": null
+        })
+    }
+
+    fn add_alice() -> ExclusionMerge {
+        ExclusionMerge {
+            add_users: vec![ALICE.into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn adding_keeps_every_other_exclusion_and_member() {
+        let merged = add_alice().apply(&users()).expect("a change");
+        assert_eq!(merged["excludeUsers"], json!([LEGACY, ALICE]));
+        let mut expected = users();
+        expected["excludeUsers"] = json!([LEGACY, ALICE]);
+        assert_eq!(merged, expected, "nothing but excludeUsers may change");
+    }
+
+    #[test]
+    fn merging_twice_is_a_no_op() {
+        let once = add_alice().apply(&users()).unwrap();
+        assert_eq!(add_alice().apply(&once), None);
+    }
+
+    #[test]
+    fn ids_already_present_in_another_case_are_not_duplicated() {
+        let merge = ExclusionMerge {
+            add_users: vec![LEGACY.to_uppercase()],
+            add_groups: vec![GROUP.to_uppercase()],
+            ..Default::default()
+        };
+        assert_eq!(merge.apply(&users()), None);
+    }
+
+    #[test]
+    fn removing_takes_out_only_our_ids_in_any_case() {
+        let with_alice = add_alice().apply(&users()).unwrap();
+        let merge = ExclusionMerge {
+            remove_users: vec![ALICE.to_uppercase()],
+            ..Default::default()
+        };
+        assert_eq!(merge.apply(&with_alice), Some(users()));
+        // Removing what is not there leaves the policy alone.
+        assert_eq!(merge.apply(&users()), None);
+    }
+
+    #[test]
+    fn missing_or_null_arrays_are_created() {
+        let merge = ExclusionMerge {
+            add_users: vec![ALICE.into()],
+            add_groups: vec![GROUP.into()],
+            ..Default::default()
+        };
+        let merged = merge
+            .apply(&json!({"includeUsers": ["All"], "excludeGroups": null}))
+            .unwrap();
+        assert_eq!(
+            merged,
+            json!({"includeUsers": ["All"], "excludeGroups": [GROUP], "excludeUsers": [ALICE]})
+        );
+    }
+
+    #[test]
+    fn read_back_check_sees_additions_and_removals() {
+        let policy = |users: Json| json!({"conditions": {"users": users}});
+        let merged = add_alice().apply(&users()).unwrap();
+        assert!(add_alice().is_reflected_in(&policy(merged.clone())));
+        assert!(!add_alice().is_reflected_in(&policy(users())));
+        let removal = ExclusionMerge {
+            remove_users: vec![ALICE.into()],
+            ..Default::default()
+        };
+        assert!(!removal.is_reflected_in(&policy(merged)));
+        assert!(removal.is_reflected_in(&policy(users())));
+    }
+
+    #[test]
+    fn workload_identity_policies_do_not_target_users() {
+        let workload = json!({"conditions": {"users": null, "clientApplications": {
+            "includeServicePrincipals": ["ServicePrincipalsInMyTenant"]}}});
+        assert!(!policy::targets_users(&workload));
+        let none = json!({"conditions": {"users": {"includeUsers": ["None"]}}});
+        assert!(!policy::targets_users(&none));
+        let roles = json!({"conditions": {"users": {"includeUsers": [], "includeRoles": ["r"]}}});
+        assert!(policy::targets_users(&roles));
+        assert!(policy::targets_users(
+            &json!({"conditions": {"users": users()}})
+        ));
+    }
+}
