@@ -23,6 +23,7 @@ pub mod redact;
 pub mod retry;
 pub mod role_management;
 pub mod service;
+pub mod users;
 
 use std::sync::Arc;
 

@@ -10,6 +10,7 @@ mod client_config;
 mod harness;
 mod protocol;
 mod provider_config;
+mod resource_account;
 mod resource_ca_exclusion;
 mod resource_role_assignment;
 mod tidy;
