@@ -617,6 +617,39 @@ fn a_principal_that_has_not_replicated_yet_is_retried() {
         .run();
 }
 
+/// The same, with real replication lag instead of an injected answer: a user created through
+/// Graph moments before the apply is not yet a usable principal, and the create waits for it.
+#[test]
+fn a_user_created_moments_before_the_apply_gets_the_role_once_replicated() {
+    let tenant = FakeTenant::start();
+    set_setting(&tenant, "pim.provisioning_delay_ms", json!(300));
+    // Longer than terraform takes to reach the create, so the first attempt must meet the lag.
+    set_setting(&tenant, "graph.replication_lag_ms", json!(12_000));
+    let user = create_user(&tenant, "bg-lagged");
+    let u = user.clone();
+    Case::new()
+        .with_tenant(tenant)
+        .step(Step::Apply(config(&user, "")))
+        .step(Step::check(move |ctx| {
+            let tenant = ctx.tenant();
+            let posts = logged(tenant, "POST", REQUESTS_PATH);
+            let (last, retries) = posts.split_last().ok_or("no request was sent")?;
+            if *last != Some(201) || retries.is_empty() || retries.iter().any(|s| *s != Some(404)) {
+                return Err(format!(
+                    "expected 404s while replicating, then 201; got {posts:?}"
+                ));
+            }
+            if schedule_requests(tenant, &u, "adminAssign").len() != 1 {
+                return Err("expected exactly one adminAssign".into());
+            }
+            if !holds_global_admin(tenant, &u) {
+                return Err("the new user does not hold Global Administrator".into());
+            }
+            expect_attr(ctx, "status", json!("Provisioned"))
+        }))
+        .run();
+}
+
 /// Static mistakes fail `terraform validate` on the attribute, without a tenant.
 #[test]
 fn invalid_values_fail_validation_on_their_attribute() {
