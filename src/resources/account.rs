@@ -240,6 +240,20 @@ impl Resource for AccountResource {
             logging::register_secret(secret);
         }
         plan_account(req.config, req.prior, &mut plan.planned);
+        if req.prior.get("on_premises_sync_enabled").as_bool() == Some(true) {
+            // Entra Connect can take over a cloud user by matching its UPN or mail ("soft
+            // match"); from then on it depends on the on-premises directory it must survive.
+            plan.diagnostics.push(
+                Diagnostic::warning(
+                    "Break-glass account is now synced from on-premises",
+                    "Microsoft Entra reports this account as synced from an on-premises \
+                     directory, so it no longer survives an on-premises or synchronisation \
+                     outage, and most of its properties can only be changed on-premises. \
+                     Exclude it from synchronisation (or create a new cloud-only account).",
+                )
+                .at(AttributePath::root("on_premises_sync_enabled")),
+            );
+        }
 
         // The domain only needs checking when it is about to be used.
         let Some(upn) = plan

@@ -166,6 +166,25 @@ fn account_lifecycle_with_generated_password() {
                 return Err(format!("update did not reach the tenant: {user}"));
             }
             let patches = requests(tenant, "PATCH", &format!("^/v1.0/users/{id}$"));
+            // Only what changed is sent: the UPN, name defaults and nickname stay out.
+            let mut sent: Vec<String> = patches
+                .iter()
+                .filter_map(|p| p["requestBody"].as_object())
+                .flat_map(|b| b.keys().cloned())
+                .collect();
+            sent.sort();
+            if sent
+                != [
+                    "accountEnabled",
+                    "displayName",
+                    "passwordProfile",
+                    "usageLocation",
+                ]
+            {
+                return Err(format!(
+                    "PATCH sent other properties than the changed ones: {sent:?}"
+                ));
+            }
             let sent_password = patches
                 .iter()
                 .any(|p| !p["requestBody"]["passwordProfile"].is_null());
@@ -641,6 +660,36 @@ fn account_upn_casing_from_the_tenant_is_not_a_change() {
             let kept = state_str(ctx, "user_principal_name")?;
             if kept != upn {
                 return Err(format!("state took the tenant's casing: {kept}"));
+            }
+            Ok(())
+        }))
+        .run();
+}
+
+#[test]
+fn account_taken_over_by_directory_sync_is_flagged() {
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(basic(
+            "bg-soft-match@contoso.onmicrosoft.com",
+            "Break Glass Soft Match",
+        )))
+        .step(Step::check(|ctx| {
+            let id = state_str(ctx, "id")?;
+            let set_synced = |synced: bool| {
+                let mut t = ctx.tenant().state.tenant();
+                let mut user = t.directory.users.get_latest(&id).cloned().expect("user");
+                user.insert("onPremisesSyncEnabled".into(), Json::from(synced));
+                t.directory.users.put(&id, user);
+            };
+            // Entra Connect soft-matched the account.
+            set_synced(true);
+            let out = ctx.workspace.run(&["plan", "-input=false", "-no-color"]);
+            // Undo it, or the synced user could not be deleted at the end.
+            set_synced(false);
+            let flagged = regex::Regex::new(&phrase("now synced from on-premises")).unwrap();
+            if !out.success() || !out.matches(&flagged) {
+                return Err(format!("expected a plan warning about the sync\n{out}"));
             }
             Ok(())
         }))
