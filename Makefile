@@ -18,7 +18,7 @@ TARGET_DIR   := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
 
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: build test tools install lint demo fake-tenant
+.PHONY: build test tools install lint demo fake-tenant bench
 
 build:
 	$(CARGO) build --workspace --bins
@@ -65,3 +65,9 @@ fake-tenant:
 # outputs and proves a second plan is empty (see scripts/demo.sh).
 demo:
 	@$(ROOT)/scripts/demo.sh
+
+# Release build measured the way Terraform uses it (start-up, handshake, RSS, schema, a quickstart plan
+# against the emulated tenant), side by side with Go provider peers when their script is present.
+# Method and the latest numbers: BENCHMARKS.md; knobs: the top of scripts/bench.sh.
+bench:
+	@$(ROOT)/scripts/bench.sh
