@@ -58,6 +58,8 @@ pub struct Block {
     pub description: String,
     pub attributes: Vec<Attribute>,
     pub blocks: Vec<Block>,
+    /// For `Single`/`Group` blocks only "required (1) or not (0)" matters; the protocol layer
+    /// sends equal bounds for them, as Terraform demands.
     pub min_items: i64,
     pub max_items: i64,
 }

@@ -107,6 +107,7 @@ fn attribute(attribute: &Attribute) -> proto::schema::Attribute {
 }
 
 fn nested_block(block: &Block) -> proto::schema::NestedBlock {
+    let (min_items, max_items) = block_bounds(block);
     proto::schema::NestedBlock {
         type_name: block.type_name.clone(),
         block: Some(proto::schema::Block {
@@ -125,8 +126,21 @@ fn nested_block(block: &Block) -> proto::schema::NestedBlock {
             NestingMode::Group => BlockNesting::Group,
         }
         .into(),
-        min_items: block.min_items,
-        max_items: block.max_items,
+        min_items,
+        max_items,
+    }
+}
+
+/// Terraform requires MinItems == MaxItems for single and group blocks ("MinItems and MaxItems
+/// must match in NestingSingle mode"); there the only meaningful bound is "required or not",
+/// carried by `min_items` (0 or 1). Other modes pass their bounds through.
+fn block_bounds(block: &Block) -> (i64, i64) {
+    match block.nesting {
+        NestingMode::Single | NestingMode::Group => {
+            let required = i64::from(block.min_items > 0);
+            (required, required)
+        }
+        _ => (block.min_items, block.max_items),
     }
 }
 
@@ -267,7 +281,8 @@ mod tests {
         let timeouts = &block.block_types[0];
         assert_eq!(timeouts.type_name, "timeouts");
         assert_eq!(timeouts.nesting, BlockNesting::Single as i32);
-        assert_eq!(timeouts.max_items, 1);
+        // Declared 0..1, sent as 0/0: Terraform rejects unequal bounds on single blocks.
+        assert_eq!((timeouts.min_items, timeouts.max_items), (0, 0));
     }
 
     #[test]
