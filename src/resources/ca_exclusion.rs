@@ -72,7 +72,9 @@ impl Resource for CaExclusionResource {
                 Destroy removes the ids from every policy listed in `policy_ids` and \
                 `missing_policy_ids`, including an exclusion of the same principal that someone \
                 else had added to one of those policies: the exclusion of a principal from a \
-                policy is a single entry.\n\n\
+                policy is a single entry. For the same reason, do not combine two resources \
+                excluding the same principal, nor `create_before_destroy`: destroying the old \
+                instance would take out what the new one needs.\n\n\
                 Import with the resource `id`, the comma-separated object ids of the excluded \
                 users and groups (each id is looked up to tell users from groups), e.g. \
                 `terraform import breakglass_ca_exclusion.emergency \

@@ -555,3 +555,35 @@ fn resource_ca_exclusion_example_applies_with_its_policy_filter() {
         }))
         .run();
 }
+
+/// Terraform applies independent resources in parallel. Two exclusions writing the same
+/// policies at the same moment must both survive: each read-modify-write holds the policy's
+/// lock, so neither PATCH is built from a read that misses the other's addition. (Without the
+/// lock, one read-back never sees its own id and the short create timeout fails the apply.)
+#[test]
+fn resource_ca_exclusion_parallel_resources_do_not_overwrite_each_other() {
+    let tenant = FakeTenant::start();
+    let before = policies(&tenant);
+    let in_scope = seeded_in_scope();
+    let two = format!(
+        "{}\n{}",
+        required_providers(),
+        [("alice", ALICE), ("dave", DAVE)]
+            .iter()
+            .map(|(name, id)| format!(
+                "resource \"breakglass_ca_exclusion\" \"{name}\" {{\n  user_ids = [\"{id}\"]\n  timeouts {{\n    create  = \"45s\"\n    delete  = \"45s\"\n  }}\n}}\n"
+            ))
+            .collect::<String>()
+    );
+    Case::new()
+        .with_tenant(tenant)
+        .step(Step::Apply(two))
+        .step(Step::check({
+            let before = before.clone();
+            move |ctx| expect_tenant(ctx, &before, &in_scope, &[ALICE, DAVE], &[])
+        }))
+        .step(Step::destroy_check(move |ctx| {
+            expect_tenant(ctx, &before, &[], &[ALICE, DAVE], &[])
+        }))
+        .run();
+}
