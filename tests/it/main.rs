@@ -7,6 +7,7 @@ mod azure_http;
 mod azure_redact;
 mod azure_support;
 mod client_config;
+mod examples;
 mod harness;
 mod protocol;
 mod provider_config;

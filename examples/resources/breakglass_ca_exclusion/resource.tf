@@ -8,6 +8,16 @@
 #
 # Import: terraform import breakglass_ca_exclusion.emergency <user id>,<user id>,<group id>
 
+terraform {
+  required_providers {
+    breakglass = {
+      source = "registry.terraform.io/breakglass/breakglass"
+    }
+  }
+}
+
+provider "breakglass" {}
+
 variable "break_glass_user_ids" {
   description = "Object ids of the emergency-access accounts (e.g. from breakglass_account)."
   type        = list(string)
