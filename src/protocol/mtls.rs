@@ -93,7 +93,15 @@ impl AutoMtls {
                 let (tcp, peer) = tokio::select! {
                     _ = accepted.closed() => return,
                     result = listener.accept() => match result {
-                        Ok(connection) => connection,
+                        Ok((tcp, peer)) => {
+                            // gRPC's small request/response frames otherwise wait out Nagle's
+                            // algorithm against delayed ACKs (~40 ms a round trip; measured in
+                            // BENCHMARKS.md). tonic only sets this on sockets it accepts itself.
+                            if let Err(error) = tcp.set_nodelay(true) {
+                                tracing::debug!(%error, "TCP_NODELAY could not be set");
+                            }
+                            (tcp, peer)
+                        }
                         Err(error) => {
                             tracing::warn!(%error, "accepting a plugin connection failed");
                             continue;

@@ -90,7 +90,7 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: ServeMode) -> Result<(), S
     };
     match mtls {
         Some(mtls) => services.run(mtls.incoming(listener)).await,
-        None => services.run(TcpListenerStream::new(listener)).await,
+        None => services.run(plain_incoming(listener)).await,
     }
 }
 
@@ -108,8 +108,22 @@ pub async fn serve_reattachable(
         shutdown,
         honour_shutdown_rpc: false,
     }
-    .run(TcpListenerStream::new(listener))
+    .run(plain_incoming(listener))
     .await
+}
+
+/// Plaintext connections (`--debug`, reattach) with TCP_NODELAY, as in `AutoMtls::incoming`.
+fn plain_incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        let tcp = accepted?;
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY could not be set");
+        }
+        Ok(tcp)
+    })
 }
 
 /// Everything served on the plugin port.
