@@ -126,6 +126,16 @@ pub mod policy {
             && group_ids.iter().all(|id| has("excludeGroups", id))
     }
 
+    /// Whether `principal_id` is in `excludeUsers` or `excludeGroups`. An object id names one
+    /// directory object, so at most one of the lists can legitimately hold it.
+    pub fn excludes_principal(policy: &Json, principal_id: &str) -> bool {
+        users(policy).is_some_and(|u| {
+            ["excludeUsers", "excludeGroups"]
+                .iter()
+                .any(|key| strings(u, key).any(|e| e.eq_ignore_ascii_case(principal_id)))
+        })
+    }
+
     /// Whether any of `user_ids` / `group_ids` is excluded.
     pub fn excludes_any(policy: &Json, user_ids: &[String], group_ids: &[String]) -> bool {
         let Some(users) = users(policy) else {
@@ -172,11 +182,48 @@ impl ExclusionMerge {
         changed.then_some(Json::Object(merged))
     }
 
+    /// The ids this merge would really add to `users` (absent now) and take out of it (present
+    /// now), lower-case. Only the added ones become the writer's: an entry already there
+    /// belongs to whoever put it there.
+    pub fn effect(&self, users: &Json) -> MergeEffect {
+        let listed = |key: &str, id: &String| {
+            users.get(key).and_then(Json::as_array).is_some_and(|l| {
+                l.iter()
+                    .any(|e| e.as_str().is_some_and(|e| e.eq_ignore_ascii_case(id)))
+            })
+        };
+        let mut effect = MergeEffect::default();
+        for (key, add, remove) in [
+            ("excludeUsers", &self.add_users, &self.remove_users),
+            ("excludeGroups", &self.add_groups, &self.remove_groups),
+        ] {
+            effect.added.extend(
+                add.iter()
+                    .filter(|id| !listed(key, id))
+                    .map(|id| id.to_ascii_lowercase()),
+            );
+            effect.removed.extend(
+                remove
+                    .iter()
+                    .filter(|id| listed(key, id))
+                    .map(|id| id.to_ascii_lowercase()),
+            );
+        }
+        effect
+    }
+
     /// Whether `policy` shows this merge in effect (for the read-back after a write).
     pub fn is_reflected_in(&self, policy: &Json) -> bool {
         policy::excludes_all(policy, &self.add_users, &self.add_groups)
             && !policy::excludes_any(policy, &self.remove_users, &self.remove_groups)
     }
+}
+
+/// The entries one [`ExclusionMerge`] adds and removes on a given policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeEffect {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 /// `current` without the ids in `remove` (case-insensitively), then every id of `add` not yet
@@ -297,6 +344,33 @@ mod tests {
         };
         assert!(!removal.is_reflected_in(&policy(merged)));
         assert!(removal.is_reflected_in(&policy(users())));
+    }
+
+    #[test]
+    fn effect_names_only_entries_that_change() {
+        let merge = ExclusionMerge {
+            add_users: vec![ALICE.into(), LEGACY.to_uppercase()],
+            add_groups: vec![GROUP.into()],
+            remove_users: vec!["5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e09".into()],
+            remove_groups: vec![GROUP.to_uppercase()],
+        };
+        let effect = merge.effect(&users());
+        // LEGACY and GROUP were there before: not added by this merge.
+        assert_eq!(effect.added, [ALICE]);
+        // The absent user is not reported as removed; the group is, lower-cased.
+        assert_eq!(effect.removed, [GROUP]);
+    }
+
+    #[test]
+    fn excludes_principal_looks_in_both_lists() {
+        let policy = json!({"conditions": {"users": users()}});
+        assert!(policy::excludes_principal(&policy, &LEGACY.to_uppercase()));
+        assert!(policy::excludes_principal(&policy, GROUP));
+        assert!(!policy::excludes_principal(&policy, ALICE));
+        assert!(!policy::excludes_principal(
+            &json!({"conditions": {"users": null}}),
+            ALICE
+        ));
     }
 
     #[test]

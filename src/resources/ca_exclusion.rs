@@ -8,8 +8,13 @@
 //! replaces arrays). Which policies carry the exclusion is recomputed on every read from the
 //! tenant: `policy_ids` lists those that do, `missing_policy_ids` the policies in scope that do
 //! not; a non-empty `missing_policy_ids` makes the plan propose an update that adds it.
+//!
+//! A policy holds one entry per excluded principal, whoever added it, so ownership is kept per
+//! (policy, principal) pair in `added_exclusions` ([`OwnedExclusions`]): only a pair this
+//! resource's own PATCH added is ever taken out again. A principal someone else had already
+//! excluded from a policy stays excluded there through updates and destroy.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,7 +23,7 @@ use serde_json::Value as Json;
 
 use crate::azure::conditional_access::{
     self as ca, get_policy, list_policies, lock_key, patch_policy_users, policy, ExclusionMerge,
-    POLICY_STATES,
+    MergeEffect, POLICY_STATES,
 };
 use crate::azure::retry::parse_go_duration;
 use crate::azure::{AzureClients, AzureError, ConsistencyWait, Deadline};
@@ -69,17 +74,26 @@ impl Resource for CaExclusionResource {
                 `missing_policy_ids` and the next plan proposes an update that adds the \
                 exclusion to it. Microsoft-managed policies are in scope too: Entra allows \
                 their exclusions to be changed.\n\n\
-                Destroy removes the ids from every policy listed in `policy_ids` and \
-                `missing_policy_ids`, including an exclusion of the same principal that someone \
-                else had added to one of those policies: the exclusion of a principal from a \
-                policy is a single entry. For the same reason, do not combine two resources \
-                excluding the same principal, nor `create_before_destroy`: destroying the old \
-                instance would take out what the new one needs.\n\n\
+                Destroy, and an update that drops a principal or takes a policy out of scope, \
+                remove only the entries this resource added, recorded per policy and principal \
+                in `added_exclusions`: a principal that someone else had already excluded from \
+                a policy stays excluded there. A policy holds a single entry per principal, so \
+                one case cannot be told apart: if someone else adds the same principal to a \
+                policy after this resource did (or after a refresh found it removed and the \
+                next apply added it back), the entry still counts as this resource's and \
+                destroy removes it. For the same reason, do not combine two resources \
+                excluding the same principal, nor `create_before_destroy`: the second one finds \
+                the entries already there and owns none of them, so destroying the first \
+                leaves the principal excluded nowhere until the next apply.\n\n\
                 Import with the resource `id`, the comma-separated object ids of the excluded \
                 users and groups (each id is looked up to tell users from groups), e.g. \
                 `terraform import breakglass_ca_exclusion.emergency \
                 5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e01,8a7b6c5d-0000-4e1f-9a2b-3c4d5e6f7a01`. \
-                The imported `policy_filter` is the default one."
+                The imported `policy_filter` is the default one. Import **adopts** every \
+                existing exclusion of these principals, in every policy, into \
+                `added_exclusions`: importing declares that Terraform manages the exclusion \
+                from now on, so a later destroy removes them all. To leave exclusions made \
+                outside Terraform in place, create the resource instead of importing it."
                     .to_owned(),
             attributes: vec![
                 Attribute::computed(
@@ -107,6 +121,18 @@ impl Resource for CaExclusionResource {
                     "Ids of the conditional-access policies that currently exclude every one \
                      of the principals (policies named in `policy_filter.exclude_policy_ids` \
                      are not listed).",
+                ),
+                Attribute::computed(
+                    "added_exclusions",
+                    Type::map(Type::set(Type::String)),
+                    "The exclusion entries this resource owns: policy id → object ids \
+                     (lower-case) of the principals it excluded from that policy. Only these \
+                     are removed again, by destroy or by an update that drops a principal or \
+                     takes a policy out of scope. An entry that was already in a policy \
+                     before this resource wrote to it belongs to whoever added it and is not \
+                     listed. A refresh drops entries that are gone from the tenant; one the \
+                     next apply adds back is listed again. After `terraform import`: every \
+                     exclusion of the principals present at import (adopted).",
                 ),
                 Attribute::computed(
                     "missing_policy_ids",
@@ -138,7 +164,8 @@ impl Resource for CaExclusionResource {
                             "exclude_policy_ids",
                             Type::set(Type::String),
                             "Ids (GUIDs) of policies to leave alone. Listing a policy that \
-                             already carries the exclusion removes the exclusion from it.",
+                             already carries the exclusion removes the entries this resource \
+                             added to it (see `added_exclusions`); others' stay.",
                         ),
                     ],
                     blocks: vec![],
@@ -267,6 +294,7 @@ impl Resource for CaExclusionResource {
             // update that adds the exclusion.
             planned.set("policy_ids", Value::Unknown);
             planned.set("missing_policy_ids", Value::Unknown);
+            planned.set("added_exclusions", Value::Unknown);
         }
 
         let principals_changed = req.prior.is_null()
@@ -292,10 +320,12 @@ impl Resource for CaExclusionResource {
             Err(d) => return ApplyOutcome::failed(Value::Null, d.into()),
         };
         let spec = ExclusionSpec::from_value(planned);
-        match reconcile(clients, None, Some(&spec), &[], deadline).await {
-            Ok((policies, diagnostics)) => {
-                ApplyOutcome::failed(state_for(planned, &spec, &policies), diagnostics)
-            }
+        let nothing_owned = OwnedExclusions::default();
+        match reconcile(clients, &nothing_owned, None, Some(&spec), deadline).await {
+            Ok(done) => ApplyOutcome::failed(
+                state_for(planned, &spec, &done.policies, &done.owned),
+                done.diagnostics,
+            ),
             Err(e) => ApplyOutcome::failed(Value::Null, Diagnostic::from(e).into()),
         }
     }
@@ -307,7 +337,9 @@ impl Resource for CaExclusionResource {
         let policies = list_policies(&clients.graph, deadline)
             .await
             .map_err(Diagnostic::from)?;
-        Ok(Some(state_for(state, &spec, &policies)))
+        let mut owned = OwnedExclusions::from_value(&state.get("added_exclusions"));
+        owned.retain_present(&policies, &BTreeSet::new());
+        Ok(Some(state_for(state, &spec, &policies, &owned)))
     }
 
     async fn update(
@@ -327,11 +359,12 @@ impl Resource for CaExclusionResource {
         };
         let old = ExclusionSpec::from_value(prior);
         let new = ExclusionSpec::from_value(planned);
-        let touched = touched_policies(prior);
-        match reconcile(clients, Some(&old), Some(&new), &touched, deadline).await {
-            Ok((policies, diagnostics)) => {
-                ApplyOutcome::failed(state_for(planned, &new, &policies), diagnostics)
-            }
+        let owned = OwnedExclusions::from_value(&prior.get("added_exclusions"));
+        match reconcile(clients, &owned, Some(&old), Some(&new), deadline).await {
+            Ok(done) => ApplyOutcome::failed(
+                state_for(planned, &new, &done.policies, &done.owned),
+                done.diagnostics,
+            ),
             Err(e) => ApplyOutcome::failed(prior.clone(), Diagnostic::from(e).into()),
         }
     }
@@ -346,9 +379,9 @@ impl Resource for CaExclusionResource {
             Err(d) => return d.into(),
         };
         let old = ExclusionSpec::from_value(prior);
-        let touched = touched_policies(prior);
-        match reconcile(clients, Some(&old), None, &touched, deadline).await {
-            Ok((_, diagnostics)) => diagnostics,
+        let owned = OwnedExclusions::from_value(&prior.get("added_exclusions"));
+        match reconcile(clients, &owned, Some(&old), None, deadline).await {
+            Ok(done) => done.diagnostics,
             Err(e) => Diagnostic::from(e).into(),
         }
     }
@@ -418,6 +451,7 @@ impl Resource for CaExclusionResource {
             ("group_ids", as_set(groups)),
             ("policy_ids", Value::Null),
             ("missing_policy_ids", Value::Null),
+            ("added_exclusions", Value::Null),
             ("policy_filter", Value::Null),
             ("timeouts", Value::Null),
         ]);
@@ -425,9 +459,11 @@ impl Resource for CaExclusionResource {
         let policies = list_policies(&clients.graph, deadline)
             .await
             .map_err(Diagnostic::from)?;
+        // Import declares the exclusion Terraform's from now on: it adopts what is there.
+        let adopted = OwnedExclusions::adopt(&spec, &policies);
         Ok(vec![ImportedResource {
             type_name: self.type_name().to_owned(),
-            state: state_for(&skeleton, &spec, &policies),
+            state: state_for(&skeleton, &spec, &policies, &adopted),
         }])
     }
 }
@@ -473,6 +509,10 @@ impl ExclusionSpec {
     fn carried_by(&self, policy: &Json) -> bool {
         policy::excludes_all(policy, &self.user_ids, &self.group_ids)
     }
+
+    fn principals(&self) -> impl Iterator<Item = &String> {
+        self.user_ids.iter().chain(&self.group_ids)
+    }
 }
 
 impl PolicyFilter {
@@ -515,25 +555,112 @@ fn coverage(spec: &ExclusionSpec, policies: &[Json]) -> Coverage {
     out
 }
 
-/// `base` (the plan or prior state) with the computed attributes filled in from `policies`.
-fn state_for(base: &Value, spec: &ExclusionSpec, policies: &[Json]) -> Value {
+/// `base` (the plan or prior state) with the computed attributes filled in from `policies` and
+/// the entries this resource owns.
+fn state_for(
+    base: &Value,
+    spec: &ExclusionSpec,
+    policies: &[Json],
+    owned: &OwnedExclusions,
+) -> Value {
     let coverage = coverage(spec, policies);
-    let set = |ids: BTreeSet<String>| Value::Set(ids.into_iter().map(Value::String).collect());
     let mut state = base.clone();
     state.set("id", Value::String(spec.id()));
-    state.set("policy_ids", set(coverage.carrying));
-    state.set("missing_policy_ids", set(coverage.missing));
+    state.set("policy_ids", string_set(coverage.carrying));
+    state.set("missing_policy_ids", string_set(coverage.missing));
+    state.set("added_exclusions", owned.to_value());
     state
 }
 
-/// Policies this resource may have written to: those recorded as carrying the exclusion and
-/// those it was missing from (a partial write may have reached them).
-fn touched_policies(prior: &Value) -> Vec<String> {
-    let mut ids = lowercase_ids(&prior.get("policy_ids"));
-    ids.extend(lowercase_ids(&prior.get("missing_policy_ids")));
-    ids.sort();
-    ids.dedup();
-    ids
+fn string_set(ids: BTreeSet<String>) -> Value {
+    Value::Set(ids.into_iter().map(Value::String).collect())
+}
+
+/// The (policy, principal) exclusion entries this resource added and may therefore remove:
+/// policy id → principal ids, all lower-case. An entry that was in a policy before our PATCH
+/// is someone else's and never recorded here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct OwnedExclusions(BTreeMap<String, BTreeSet<String>>);
+
+impl OwnedExclusions {
+    /// From the `added_exclusions` state value; null (a state written before the attribute
+    /// existed) owns nothing, so nothing is ever removed on its account.
+    fn from_value(v: &Value) -> Self {
+        let mut owned = OwnedExclusions::default();
+        for (policy_id, principals) in v.entries().into_iter().flatten() {
+            for principal in lowercase_ids(principals) {
+                owned.record(policy_id, &principal);
+            }
+        }
+        owned
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Map(
+            self.0
+                .iter()
+                .map(|(policy_id, principals)| (policy_id.clone(), string_set(principals.clone())))
+                .collect(),
+        )
+    }
+
+    /// Every exclusion of `spec`'s principals present in `policies` (import adopts them).
+    fn adopt(spec: &ExclusionSpec, policies: &[Json]) -> Self {
+        let mut owned = OwnedExclusions::default();
+        for p in policies {
+            for principal in spec.principals() {
+                if policy::excludes_principal(p, principal) {
+                    owned.record(policy::id(p), principal);
+                }
+            }
+        }
+        owned
+    }
+
+    fn record(&mut self, policy_id: &str, principal: &str) {
+        self.0
+            .entry(policy_id.to_ascii_lowercase())
+            .or_default()
+            .insert(principal.to_ascii_lowercase());
+    }
+
+    fn forget(&mut self, policy_id: &str, principal: &str) {
+        let key = policy_id.to_ascii_lowercase();
+        if let Some(principals) = self.0.get_mut(&key) {
+            principals.remove(&principal.to_ascii_lowercase());
+            if principals.is_empty() {
+                self.0.remove(&key);
+            }
+        }
+    }
+
+    /// The principals this resource owns in one policy.
+    fn in_policy(&self, policy_id: &str) -> impl Iterator<Item = &String> {
+        self.0
+            .get(&policy_id.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+    }
+
+    /// Drops entries the tenant no longer holds — the policy is gone, or someone took the
+    /// principal out of it — so that an entry someone else adds later is not mistaken for
+    /// ours. Policies in `unknown` (a write failed, their listing may be stale) are kept.
+    fn retain_present(&mut self, policies: &[Json], unknown: &BTreeSet<String>) {
+        let by_id: BTreeMap<String, &Json> = policies
+            .iter()
+            .map(|p| (policy::id(p).to_ascii_lowercase(), p))
+            .collect();
+        self.0.retain(|policy_id, principals| {
+            if unknown.contains(policy_id) {
+                return true;
+            }
+            let Some(p) = by_id.get(policy_id) else {
+                return false;
+            };
+            principals.retain(|principal| policy::excludes_principal(p, principal));
+            !principals.is_empty()
+        });
+    }
 }
 
 /// One policy's planned change.
@@ -545,39 +672,48 @@ struct PolicyChange {
 }
 
 /// What each policy needs so that exactly the policies in scope of `new` exclude its
-/// principals, and `old`'s principals are gone from the policies in `touched` that no longer
-/// need them. `old` is `None` on create, `new` is `None` on delete.
+/// principals, and the entries in `owned` that are no longer wanted are taken out again —
+/// those and no others. `old` (the prior principals, to tell users from groups) is `None` on
+/// create, `new` is `None` on delete.
 fn plan_changes(
     policies: &[Json],
+    owned: &OwnedExclusions,
     old: Option<&ExclusionSpec>,
     new: Option<&ExclusionSpec>,
-    touched: &[String],
 ) -> Vec<PolicyChange> {
+    let known = |pick: fn(&ExclusionSpec) -> &Vec<String>| -> BTreeSet<&String> {
+        old.into_iter().chain(new).flat_map(pick).collect()
+    };
+    let (users, groups) = (known(|s| &s.user_ids), known(|s| &s.group_ids));
     let mut changes: Vec<PolicyChange> = policies
         .iter()
         .filter_map(|p| {
             let id = policy::id(p);
             let in_scope = new.filter(|n| n.filter.in_scope(p));
-            let was_ours = touched.iter().any(|t| t.eq_ignore_ascii_case(id));
             let mut merge = ExclusionMerge::default();
             if let Some(new) = in_scope {
                 merge.add_users = new.user_ids.clone();
                 merge.add_groups = new.group_ids.clone();
             }
-            if let (Some(old), true) = (old, was_ours) {
-                let keep = |ids: &[String], id: &String| ids.iter().any(|k| k == id);
-                merge.remove_users = old
-                    .user_ids
-                    .iter()
-                    .filter(|u| !keep(&merge.add_users, u))
-                    .cloned()
-                    .collect();
-                merge.remove_groups = old
-                    .group_ids
-                    .iter()
-                    .filter(|g| !keep(&merge.add_groups, g))
-                    .cloned()
-                    .collect();
+            let wanted = |principal: &String| {
+                merge.add_users.contains(principal) || merge.add_groups.contains(principal)
+            };
+            let unwanted: Vec<String> = owned
+                .in_policy(id)
+                .filter(|principal| !wanted(principal))
+                .cloned()
+                .collect();
+            for principal in unwanted {
+                let (user, group) = (users.contains(&principal), groups.contains(&principal));
+                // A principal dropped from the configuration while its removal failed is in
+                // neither spec any more; its object id can only be in one of the lists, so
+                // looking in both takes out just that entry.
+                if user || !group {
+                    merge.remove_users.push(principal.clone());
+                }
+                if group || !user {
+                    merge.remove_groups.push(principal);
+                }
             }
             (merge != ExclusionMerge::default()).then(|| PolicyChange {
                 policy_id: id.to_owned(),
@@ -590,44 +726,66 @@ fn plan_changes(
     changes
 }
 
-/// Lists the policies, applies the changes `plan_changes` derives (at most
+/// The tenant after [`reconcile`]: the policies as they are now, the entries this resource
+/// owns in them, and an error diagnostic naming every policy that could not be changed.
+struct Reconciled {
+    policies: Vec<Json>,
+    owned: OwnedExclusions,
+    diagnostics: Diagnostics,
+}
+
+/// Lists the policies, applies the changes `plan_changes` derives from `owned` (at most
 /// `MAX_CONCURRENT_POLICY_WRITES` policies at a time), and returns the policies as they are
-/// now — confirmed read-backs for the ones written, the listing for the rest — plus an error
-/// diagnostic naming every policy that could not be changed. Only the listing failing is an
-/// `Err`: then nothing was written.
+/// now — confirmed read-backs for the ones written, the listing for the rest — with the
+/// ownership record updated by exactly what the accepted PATCHes added and removed. Only the
+/// listing failing is an `Err`: then nothing was written.
 async fn reconcile(
     clients: &AzureClients,
+    owned: &OwnedExclusions,
     old: Option<&ExclusionSpec>,
     new: Option<&ExclusionSpec>,
-    touched: &[String],
     deadline: Deadline,
-) -> Result<(Vec<Json>, Diagnostics), AzureError> {
+) -> Result<Reconciled, AzureError> {
     let mut policies = list_policies(&clients.graph, deadline).await?;
-    let changes = plan_changes(&policies, old, new, touched);
-    let results: Vec<(PolicyChange, Result<Option<Json>, AzureError>)> = stream::iter(changes)
+    let changes = plan_changes(&policies, owned, old, new);
+    let results: Vec<(PolicyChange, PolicyWrite)> = stream::iter(changes)
         .map(|change| async move {
-            let result = change_policy(clients, &change, deadline).await;
-            (change, result)
+            let write = change_policy(clients, &change, deadline).await;
+            (change, write)
         })
         .buffer_unordered(MAX_CONCURRENT_POLICY_WRITES)
         .collect()
         .await;
 
+    let mut owned = owned.clone();
+    let mut unconfirmed = BTreeSet::new();
     let mut failures = Vec::new();
-    for (change, result) in results {
+    for (change, write) in results {
+        if let Some(effect) = &write.accepted {
+            for principal in &effect.removed {
+                owned.forget(&change.policy_id, principal);
+            }
+            for principal in &effect.added {
+                owned.record(&change.policy_id, principal);
+            }
+        }
         let position = policies
             .iter()
             .position(|p| policy::id(p).eq_ignore_ascii_case(&change.policy_id));
-        match (result, position) {
+        match (write.result, position) {
             (Ok(Some(now)), Some(i)) => policies[i] = now,
             // Deleted meanwhile: nothing left to exclude from.
             (Ok(None), Some(i)) => {
                 policies.remove(i);
             }
             (Ok(_), None) => {}
-            (Err(e), _) => failures.push((change, e)),
+            (Err(e), _) => {
+                unconfirmed.insert(change.policy_id.to_ascii_lowercase());
+                failures.push((change, e));
+            }
         }
     }
+    owned.retain_present(&policies, &unconfirmed);
     let mut diagnostics = Diagnostics::new();
     if !failures.is_empty() {
         failures.sort_by(|a, b| a.0.policy_id.cmp(&b.0.policy_id));
@@ -650,27 +808,52 @@ async fn reconcile(
             ),
         ));
     }
-    Ok((policies, diagnostics))
+    Ok(Reconciled {
+        policies,
+        owned,
+        diagnostics,
+    })
 }
 
-/// One read-modify-write under the policy's lock; `Ok(None)` when the policy is gone.
+/// What one read-modify-write did.
+struct PolicyWrite {
+    /// Set once Graph accepted the PATCH: the entries it added (absent from the policy as read
+    /// under the lock, so ours) and removed. Kept even when the read-back then fails — the
+    /// change is in the tenant.
+    accepted: Option<MergeEffect>,
+    /// The policy as read back, `None` when it is gone.
+    result: Result<Option<Json>, AzureError>,
+}
+
+/// One read-modify-write under the policy's lock.
 async fn change_policy(
     clients: &AzureClients,
     change: &PolicyChange,
     deadline: Deadline,
-) -> Result<Option<Json>, AzureError> {
+) -> PolicyWrite {
     let id = change.policy_id.as_str();
     let _guard = clients.locks.lock(&lock_key(id)).await;
-    let Some(current) = get_policy(&clients.graph, id, &deadline).await? else {
-        return Ok(None);
+    let unwritten = |result| PolicyWrite {
+        accepted: None,
+        result,
     };
-    let Some(merged) = policy::users(&current).and_then(|u| change.merge.apply(u)) else {
-        return Ok(Some(current));
+    let current = match get_policy(&clients.graph, id, &deadline).await {
+        Ok(Some(current)) => current,
+        other => return unwritten(other),
     };
-    patch_policy_users(&clients.graph, id, merged, &deadline).await?;
+    // The effect is judged on this read, taken under the lock: an entry in it is someone
+    // else's even if it matches one of our principals.
+    let Some((merged, effect)) = policy::users(&current)
+        .and_then(|u| Some((change.merge.apply(u)?, change.merge.effect(u))))
+    else {
+        return unwritten(Ok(Some(current)));
+    };
+    if let Err(e) = patch_policy_users(&clients.graph, id, merged, &deadline).await {
+        return unwritten(Err(e));
+    }
     // Read back until the replicas agree, so the state we report (and the next writer under
     // this lock) sees the change.
-    ConsistencyWait::new(
+    let result = ConsistencyWait::new(
         format!("conditional-access policy {id} to show the exclusion change"),
         deadline,
     )
@@ -678,7 +861,11 @@ async fn change_policy(
         || ca::get_policy(&clients.graph, id, &deadline),
         |p: &Option<Json>| p.as_ref().is_none_or(|p| change.merge.is_reflected_in(p)),
     )
-    .await
+    .await;
+    PolicyWrite {
+        accepted: Some(effect),
+        result,
+    }
 }
 
 /// Warnings for principals that do not exist (yet): a PATCH naming them would be refused.
@@ -818,7 +1005,8 @@ mod tests {
             policy("p2", "enabled", &[]),
             policy("p3", "disabled", &[]),
         ];
-        let changes = plan_changes(&policies, None, Some(&spec(&[ALICE])), &[]);
+        let nothing = OwnedExclusions::default();
+        let changes = plan_changes(&policies, &nothing, None, Some(&spec(&[ALICE])));
         let ids: Vec<&str> = changes.iter().map(|c| c.policy_id.as_str()).collect();
         // p1 already carries it; `change_policy` finds nothing to write there.
         assert_eq!(ids, ["p1", "p2"]);
@@ -834,8 +1022,8 @@ mod tests {
         ];
         let old = spec(&[ALICE, DAVE]);
         let new = spec(&[ALICE]);
-        let touched = vec!["p1".to_owned(), "p2".to_owned()];
-        let changes = plan_changes(&policies, Some(&old), Some(&new), &touched);
+        let touched = owned(&[("p1", &[ALICE, DAVE]), ("p2", &[ALICE, DAVE])]);
+        let changes = plan_changes(&policies, &touched, Some(&old), Some(&new));
         let p1 = &changes[0];
         assert_eq!(p1.merge.add_users, [ALICE]);
         assert_eq!(p1.merge.remove_users, [DAVE]);
@@ -854,10 +1042,132 @@ mod tests {
             policy("p1", "enabled", &[ALICE]),
             policy("p2", "enabled", &[ALICE]),
         ];
-        let changes = plan_changes(&policies, Some(&spec(&[ALICE])), None, &["p2".to_owned()]);
+        let recorded = owned(&[("p2", &[ALICE])]);
+        let changes = plan_changes(&policies, &recorded, Some(&spec(&[ALICE])), None);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].policy_id, "p2");
         assert_eq!(changes[0].merge.remove_users, [ALICE]);
+    }
+
+    fn owned(pairs: &[(&str, &[&str])]) -> OwnedExclusions {
+        let mut owned = OwnedExclusions::default();
+        for (policy_id, principals) in pairs {
+            for principal in *principals {
+                owned.record(policy_id, principal);
+            }
+        }
+        owned
+    }
+
+    const GROUP: &str = "8a7b6c5d-0000-4e1f-9a2b-3c4d5e6f7a01";
+
+    fn spec_with_group(users: &[&str], group: &str) -> ExclusionSpec {
+        ExclusionSpec::from_value(&Value::object([
+            (
+                "user_ids",
+                Value::Set(users.iter().map(|u| Value::from(*u)).collect()),
+            ),
+            ("group_ids", Value::Set(vec![group.into()])),
+        ]))
+    }
+
+    fn with_group(mut policy: Json, group: &str) -> Json {
+        policy["conditions"]["users"]["excludeGroups"] = json!([group]);
+        policy
+    }
+
+    #[test]
+    fn delete_removes_only_owned_pairs_even_where_the_principal_is_excluded() {
+        // Alice is excluded from both policies, the group from both, but this resource added
+        // only Alice to p1 and the group to p2: the other two entries were there before.
+        let policies = [
+            with_group(policy("p1", "enabled", &[ALICE]), GROUP),
+            with_group(policy("p2", "enabled", &[ALICE]), GROUP),
+        ];
+        let recorded = owned(&[("p1", &[ALICE]), ("p2", &[GROUP])]);
+        let old = spec_with_group(&[ALICE], GROUP);
+        let changes = plan_changes(&policies, &recorded, Some(&old), None);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].merge.remove_users, [ALICE]);
+        assert!(changes[0].merge.remove_groups.is_empty());
+        assert!(changes[1].merge.remove_users.is_empty());
+        assert_eq!(changes[1].merge.remove_groups, [GROUP]);
+    }
+
+    #[test]
+    fn nothing_recorded_means_nothing_removed() {
+        let policies = [policy("p1", "enabled", &[ALICE, DAVE])];
+        let changes = plan_changes(
+            &policies,
+            &OwnedExclusions::default(),
+            Some(&spec(&[ALICE, DAVE])),
+            Some(&spec(&[ALICE])),
+        );
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].merge.add_users, [ALICE]);
+        assert!(changes[0].merge.remove_users.is_empty());
+        assert!(changes[0].merge.remove_groups.is_empty());
+    }
+
+    #[test]
+    fn a_principal_no_longer_configured_is_looked_for_in_both_lists() {
+        // Dave's removal failed in an earlier update, so he is only in the record now.
+        let policies = [policy("p1", "enabled", &[ALICE, DAVE])];
+        let recorded = owned(&[("p1", &[ALICE, DAVE])]);
+        let now = spec(&[ALICE]);
+        let changes = plan_changes(&policies, &recorded, Some(&now), Some(&now));
+        assert_eq!(changes[0].merge.remove_users, [DAVE]);
+        assert_eq!(changes[0].merge.remove_groups, [DAVE]);
+    }
+
+    #[test]
+    fn ownership_round_trips_through_state_lower_case() {
+        let recorded = owned(&[("P1", &[&ALICE.to_uppercase(), DAVE]), ("p2", &[GROUP])]);
+        let value = recorded.to_value();
+        assert_eq!(
+            value.entries().unwrap()["p1"],
+            Value::Set(vec![ALICE.into(), DAVE.into()])
+        );
+        assert_eq!(OwnedExclusions::from_value(&value), recorded);
+        assert_eq!(
+            OwnedExclusions::from_value(&Value::Null),
+            OwnedExclusions::default()
+        );
+    }
+
+    #[test]
+    fn forgetting_the_last_principal_drops_the_policy() {
+        let mut recorded = owned(&[("p1", &[ALICE])]);
+        recorded.forget("P1", &ALICE.to_uppercase());
+        assert_eq!(recorded, OwnedExclusions::default());
+    }
+
+    #[test]
+    fn refresh_forgets_entries_gone_from_the_tenant_but_not_unconfirmed_policies() {
+        let policies = [
+            // Someone took Dave out of p1 by hand.
+            policy("p1", "enabled", &[ALICE]),
+            // p3's write failed: its listing may predate our change.
+            policy("p3", "enabled", &[]),
+        ];
+        let mut recorded = owned(&[
+            ("p1", &[ALICE, DAVE]),
+            ("p2", &[ALICE]), // deleted
+            ("p3", &[ALICE]),
+        ]);
+        recorded.retain_present(&policies, &BTreeSet::from(["p3".to_owned()]));
+        assert_eq!(recorded, owned(&[("p1", &[ALICE]), ("p3", &[ALICE])]));
+    }
+
+    #[test]
+    fn import_adopts_every_existing_entry_of_the_principals() {
+        let policies = [
+            with_group(policy("p1", "enabled", &[ALICE]), GROUP),
+            policy("p2", "disabled", &[ALICE]),
+            policy("p3", "enabled", &[DAVE]),
+        ];
+        let adopted = OwnedExclusions::adopt(&spec_with_group(&[ALICE], GROUP), &policies);
+        assert_eq!(adopted, owned(&[("p1", &[ALICE, GROUP]), ("p2", &[ALICE])]));
     }
 
     #[test]

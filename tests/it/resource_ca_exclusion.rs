@@ -3,10 +3,12 @@
 //! workload-identity policy, a Microsoft-managed one, a disabled one).
 //!
 //! The central promise checked throughout: after every step, each policy equals its state
-//! before the test except for our own ids in `excludeUsers` / `excludeGroups`.
+//! before the test except for our own ids in `excludeUsers` / `excludeGroups` — and an entry
+//! that was there before we wrote (someone else's exclusion of the same principal) survives
+//! updates and destroy.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -24,6 +26,9 @@ const DISABLED_POLICY: &str = "ca000000-0000-4000-8000-000000000006";
 const WORKLOAD_POLICY: &str = "ca000000-0000-4000-8000-000000000007";
 const MANAGED_POLICY: &str = "ca000000-0000-4000-8000-00000000000f";
 const DEVICE_POLICY: &str = "ca000000-0000-4000-8000-000000000003";
+const LEGACY_AUTH_POLICY: &str = "ca000000-0000-4000-8000-000000000002";
+const ADMIN_MFA_POLICY: &str = "ca000000-0000-4000-8000-000000000004";
+const RISK_POLICY: &str = "ca000000-0000-4000-8000-000000000010";
 const COUNTRY_POLICY: &str = "ca000000-0000-4000-8000-000000000011";
 
 const ADDRESS: &str = "breakglass_ca_exclusion.emergency";
@@ -359,12 +364,190 @@ fn resource_ca_exclusion_lifecycle_keeps_every_other_exclusion() {
             let (with_new, before_and_new) = (with_new.clone(), before_and_new.clone());
             move |ctx| {
                 expect_state(ctx, &with_new(), &[])?;
+                // Alice's entry on the country policy, removed by hand and added back, is
+                // ours again: the refresh forgot it, the apply recorded it anew.
+                expect_owned(
+                    ctx,
+                    ADDRESS,
+                    &ownership(&with_new(), &[ALICE, DAVE, ALL_STAFF], &[]),
+                )?;
                 expect_tenant(ctx, &before_and_new(), &with_new(), &users, &[ALL_STAFF])
             }
         }))
         .step(Step::destroy_check({
             let before_and_new = before_and_new.clone();
             move |ctx| expect_tenant(ctx, &before_and_new(), &[], &users, &[ALL_STAFF])
+        }))
+        .run();
+}
+
+/// Excludes `principal` from a policy the way another administrator would: through Graph,
+/// sending the rest of `conditions.users` back.
+fn exclude_out_of_band(graph: &Graph<'_>, policy_id: &str, key: &str, principal: &str) {
+    let path = format!("/identity/conditionalAccess/policies/{policy_id}");
+    let policy = graph.send(reqwest::Method::GET, &path, None);
+    let mut users = policy["conditions"]["users"].clone();
+    match users[key].as_array_mut() {
+        Some(list) => list.push(json!(principal)),
+        None => users[key] = json!([principal]),
+    }
+    graph.send(
+        reqwest::Method::PATCH,
+        &path,
+        Some(json!({"conditions": {"users": users}})),
+    );
+}
+
+/// Every policy is exactly as it was in `before` (modification times aside).
+fn expect_unchanged(ctx: &Ctx<'_>, before: &BTreeMap<String, Json>) -> Result<(), String> {
+    let now = policies(ctx.tenant());
+    for (id, was) in before {
+        let is = now.get(id).ok_or(format!("policy {id} disappeared"))?;
+        if without_ours(is, &[]) != without_ours(was, &[]) {
+            return Err(format!(
+                "policy {id} is not as it was:
+before {was:#}
+now {is:#}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `added_exclusions` the resource should record: every principal on every policy in
+/// `policy_ids`, except the entries someone else had made first.
+fn ownership(
+    policy_ids: &[String],
+    principals: &[&str],
+    pre_existing: &[(&str, &str)],
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut owned = BTreeMap::new();
+    for policy in policy_ids {
+        let ours: BTreeSet<String> = principals
+            .iter()
+            .filter(|p| !pre_existing.contains(&(policy.as_str(), **p)))
+            .map(|p| (*p).to_owned())
+            .collect();
+        if !ours.is_empty() {
+            owned.insert(policy.clone(), ours);
+        }
+    }
+    owned
+}
+
+fn expect_owned(
+    ctx: &Ctx<'_>,
+    address: &str,
+    expected: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<(), String> {
+    let got = ctx.state.attribute(address, "added_exclusions")?;
+    let got: BTreeMap<String, BTreeSet<String>> =
+        serde_json::from_value(got).map_err(|e| format!("added_exclusions: {e}"))?;
+    if &got != expected {
+        return Err(format!(
+            "added_exclusions = {got:#?}
+expected {expected:#?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Someone else had excluded Alice from two policies and the All Staff group from a third
+/// before the resource existed. Those three entries are theirs: the resource must not record
+/// them as its own, and destroy must leave them, while removing every entry it added.
+#[test]
+fn resource_ca_exclusion_destroy_keeps_exclusions_someone_else_made_first() {
+    let tenant = FakeTenant::start();
+    let theirs = [
+        (LEGACY_AUTH_POLICY, "excludeUsers", ALICE),
+        (RISK_POLICY, "excludeUsers", ALICE),
+        (ADMIN_MFA_POLICY, "excludeGroups", ALL_STAFF),
+    ];
+    {
+        let graph = Graph::new(&tenant);
+        for (policy, key, principal) in theirs {
+            exclude_out_of_band(&graph, policy, key, principal);
+        }
+    }
+    let before = policies(&tenant);
+    let in_scope = seeded_in_scope();
+    let pre_existing: Vec<(&str, &str)> = theirs.iter().map(|(p, _, id)| (*p, *id)).collect();
+    Case::new()
+        .with_tenant(tenant)
+        .step(Step::Apply(config(&[ALICE], &[ALL_STAFF])))
+        .step(Step::check(move |ctx| {
+            expect_state(ctx, &in_scope, &[])?;
+            expect_owned(
+                ctx,
+                ADDRESS,
+                &ownership(&in_scope, &[ALICE, ALL_STAFF], &pre_existing),
+            )
+        }))
+        .step(Step::destroy_check(move |ctx| {
+            let now = policies(ctx.tenant());
+            for (policy, key, principal) in theirs {
+                if !excludes(&now[policy], key, principal) {
+                    return Err(format!(
+                        "destroy removed {principal} from {key} of {policy}, an exclusion \
+                         that was there before the resource"
+                    ));
+                }
+            }
+            // Everything we added is gone, everything else is as it was.
+            expect_unchanged(ctx, &before)
+        }))
+        .run();
+}
+
+/// Dropping Dave from `user_ids` takes him out of the policies where the resource added him,
+/// not out of the one where someone else had excluded him already.
+#[test]
+fn resource_ca_exclusion_update_dropping_a_principal_removes_only_our_entries() {
+    let tenant = FakeTenant::start();
+    exclude_out_of_band(
+        &Graph::new(&tenant),
+        LEGACY_AUTH_POLICY,
+        "excludeUsers",
+        DAVE,
+    );
+    let before = policies(&tenant);
+    let in_scope = seeded_in_scope();
+    Case::new()
+        .with_tenant(tenant)
+        .step(Step::Apply(config(&[ALICE, DAVE], &[])))
+        .step(Step::check({
+            let in_scope = in_scope.clone();
+            move |ctx| {
+                expect_state(ctx, &in_scope, &[])?;
+                expect_owned(
+                    ctx,
+                    ADDRESS,
+                    &ownership(&in_scope, &[ALICE, DAVE], &[(LEGACY_AUTH_POLICY, DAVE)]),
+                )
+            }
+        }))
+        .step(Step::Apply(config(&[ALICE], &[])))
+        .step(Step::check({
+            let before = before.clone();
+            move |ctx| {
+                expect_state(ctx, &in_scope, &[])?;
+                expect_owned(ctx, ADDRESS, &ownership(&in_scope, &[ALICE], &[]))?;
+                let now = policies(ctx.tenant());
+                for (id, policy) in &now {
+                    let should = id == LEGACY_AUTH_POLICY;
+                    if excludes(policy, "excludeUsers", DAVE) != should {
+                        return Err(format!(
+                            "policy {id}: Dave {} excluded after the update",
+                            if should { "is no longer" } else { "is still" }
+                        ));
+                    }
+                }
+                // Apart from Alice, every policy is as before, Dave's old entry included.
+                expect_tenant(ctx, &before, &in_scope, &[ALICE], &[])
+            }
+        }))
+        .step(Step::destroy_check(move |ctx| {
+            expect_unchanged(ctx, &before)
         }))
         .run();
 }
@@ -458,12 +641,15 @@ fn resource_ca_exclusion_partial_failure_records_exactly_the_written_policies() 
             let before = before.clone();
             move |ctx| {
                 expect_state(ctx, &written, &[DEVICE_POLICY])?;
+                // The failed policy was never written: nothing there is ours.
+                expect_owned(ctx, ADDRESS, &ownership(&written, &[ALICE], &[]))?;
                 expect_tenant(ctx, &before, &written, &[ALICE], &[])
             }
         }))
         .step(Step::Apply(config(&[ALICE], &[])))
         .step(Step::check(move |ctx| {
             expect_state(ctx, &in_scope, &[])?;
+            expect_owned(ctx, ADDRESS, &ownership(&in_scope, &[ALICE], &[]))?;
             expect_tenant(ctx, &before, &in_scope, &[ALICE], &[])
         }))
         .run();
@@ -529,7 +715,14 @@ fn resource_ca_exclusion_plan_warns_about_unknown_users() {
 #[test]
 fn resource_ca_exclusion_example_applies_with_its_policy_filter() {
     const SESSION_POLICY: &str = "ca000000-0000-4000-8000-000000000012";
+    const EXCLUSION_GROUP: &str = "8a7b6c5d-0000-4e1f-9a2b-3c4d5e6f7a01";
     let example = include_str!("../../examples/resources/breakglass_ca_exclusion/resource.tf");
+    // The example may declare its own provider requirements.
+    let config = if example.contains("required_providers") {
+        example.to_owned()
+    } else {
+        format!("{}\n{example}", required_providers())
+    };
     let tenant = FakeTenant::start();
     let before = policies(&tenant);
     let mut in_scope: Vec<String> = seeded_in_scope()
@@ -537,21 +730,48 @@ fn resource_ca_exclusion_example_applies_with_its_policy_filter() {
         .filter(|id| id != SESSION_POLICY)
         .collect();
     in_scope.push(DISABLED_POLICY.to_owned());
+    // The seed already excludes CA-Exclusion-EmergencyAccess from every policy but the
+    // Microsoft-managed one (and the workload-identity one, out of scope): those entries are
+    // someone else's, and the resource adds the group only to the managed policy.
+    let mut owned = ownership(&in_scope, &[ALICE, DAVE], &[]);
+    owned
+        .get_mut(MANAGED_POLICY)
+        .expect("the managed policy is in scope")
+        .insert(EXCLUSION_GROUP.to_owned());
     Case::new()
         .with_tenant(tenant)
-        .step(Step::Apply(format!("{}\n{example}", required_providers())))
-        .step(Step::check(move |ctx| {
-            expect_state(ctx, &in_scope, &[])?;
-            let now = policies(ctx.tenant());
-            if now[SESSION_POLICY] != before[SESSION_POLICY] {
-                return Err("the policy in exclude_policy_ids was written to".into());
+        .step(Step::Apply(config))
+        .step(Step::check({
+            let before = before.clone();
+            move |ctx| {
+                expect_state(ctx, &in_scope, &[])?;
+                expect_owned(ctx, ADDRESS, &owned)?;
+                let now = policies(ctx.tenant());
+                if now[SESSION_POLICY] != before[SESSION_POLICY] {
+                    return Err("the policy in exclude_policy_ids was written to".into());
+                }
+                for id in &in_scope {
+                    if !excludes(&now[id.as_str()], "excludeUsers", DAVE) {
+                        return Err(format!("{id} lacks the exclusion"));
+                    }
+                }
+                Ok(())
             }
-            for id in &in_scope {
-                if !excludes(&now[id.as_str()], "excludeUsers", DAVE) {
-                    return Err(format!("{id} lacks the exclusion"));
+        }))
+        // The group stays excluded wherever it was before: only our entries come out.
+        .step(Step::destroy_check(move |ctx| {
+            let now = policies(ctx.tenant());
+            for (id, was) in &before {
+                if excludes(was, "excludeGroups", EXCLUSION_GROUP)
+                    && !excludes(&now[id], "excludeGroups", EXCLUSION_GROUP)
+                {
+                    return Err(format!(
+                        "destroy removed the pre-existing exclusion of \
+                         CA-Exclusion-EmergencyAccess from {id}"
+                    ));
                 }
             }
-            Ok(())
+            expect_unchanged(ctx, &before)
         }))
         .run();
 }

@@ -3,10 +3,14 @@
 # re-evaluates the tenant, and `terraform plan` proposes adding the exclusion to any policy in
 # scope that lacks it (see `missing_policy_ids`).
 #
-# Only these ids are added to (and on destroy removed from) each policy's excludeUsers /
-# excludeGroups; every other exclusion and setting of the policies is left as it is.
+# Only these ids are added to each policy's excludeUsers / excludeGroups; every other exclusion
+# and setting of the policies is left as it is. Destroy removes only the entries this resource
+# added (`added_exclusions`, per policy and principal): where someone had already excluded the
+# group or an account by hand — as most policies already exclude CA-Exclusion-EmergencyAccess —
+# that exclusion stays.
 #
 # Import: terraform import breakglass_ca_exclusion.emergency <user id>,<user id>,<group id>
+# Import adopts the exclusions present at that moment, so a later destroy removes all of them.
 
 terraform {
   required_providers {
