@@ -7,16 +7,21 @@ use std::net::IpAddr;
 use base64::Engine;
 use url::{Host, Url};
 
-/// A directory object / tenant / subscription id: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
-pub fn guid(value: &str) -> Result<(), String> {
+/// A directory object / tenant / subscription id: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`
+/// (hexadecimal, either case, no braces). The one GUID rule of the provider.
+pub fn is_guid(value: &str) -> bool {
     let groups: Vec<&str> = value.split('-').collect();
     let lengths = [8, 4, 4, 4, 12];
-    let well_formed = groups.len() == lengths.len()
+    groups.len() == lengths.len()
         && groups
             .iter()
             .zip(lengths)
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
-    if well_formed {
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// [`is_guid`] as a validation reason.
+pub fn guid(value: &str) -> Result<(), String> {
+    if is_guid(value) {
         Ok(())
     } else {
         Err(format!(

@@ -5,7 +5,7 @@
 //! - `config`: resolution into the typed [`ProviderConfig`] the Azure client layer consumes.
 //! - `cloud`: the public / usgovernment / china endpoint and scope tables.
 
-mod checks;
+pub(crate) mod checks;
 pub mod cloud;
 pub mod config;
 pub mod settings;

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use rand::rngs::OsRng;
 use rand::seq::SliceRandom;
 
+use super::shared;
 use crate::azure::users::{self, Domain, NewUser, User, UserChanges, Users};
 use crate::azure::{AzureClients, AzureError, Deadline};
 use crate::framework::{
@@ -302,7 +303,7 @@ impl Resource for AccountResource {
             Ok(c) => c,
             Err(d) => return fail(d),
         };
-        let deadline = match deadline_for(planned, "create") {
+        let deadline = match shared::deadline(planned, "create", DEFAULT_TIMEOUT) {
             Ok(d) => d,
             Err(d) => return fail(d),
         };
@@ -380,7 +381,7 @@ impl Resource for AccountResource {
 
     async fn read(&self, data: &ProviderData, state: &Value) -> Result<Option<Value>, Diagnostics> {
         let clients = AzureClients::from_provider_data(data)?;
-        let deadline = deadline_for(state, "read")?;
+        let deadline = shared::deadline(state, "read", DEFAULT_TIMEOUT)?;
         let id = object_id_of(state)?;
         if let Some(secret) = state.get("password").as_str() {
             logging::register_secret(secret);
@@ -406,7 +407,7 @@ impl Resource for AccountResource {
             Ok(c) => c,
             Err(d) => return fail(d),
         };
-        let deadline = match deadline_for(planned, "update") {
+        let deadline = match shared::deadline(planned, "update", DEFAULT_TIMEOUT) {
             Ok(d) => d,
             Err(d) => return fail(d),
         };
@@ -476,7 +477,7 @@ impl Resource for AccountResource {
             Ok(c) => c,
             Err(d) => return d.into(),
         };
-        let deadline = match deadline_for(prior, "delete") {
+        let deadline = match shared::deadline(prior, "delete", DEFAULT_TIMEOUT) {
             Ok(d) => d,
             Err(d) => return d.into(),
         };
@@ -1206,13 +1207,6 @@ fn object_id_of(state: &Value) -> Result<String, Diagnostic> {
             "The state of this breakglass_account has no object id. Remove it from state \
                  and import the user again.",
         )
-    })
-}
-
-fn deadline_for(value: &Value, operation: &str) -> Result<Deadline, Diagnostic> {
-    Deadline::from_timeouts(&value.get("timeouts"), operation, DEFAULT_TIMEOUT).map_err(|why| {
-        Diagnostic::error("Invalid timeout", why)
-            .at(AttributePath::root("timeouts").attr(operation))
     })
 }
 

@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use serde_json::Value as Json;
 
+use super::shared::{self, is_guid};
 use crate::azure::conditional_access::{
     self as ca, get_policy, list_policies, lock_key, patch_policy_users, policy, ExclusionMerge,
     MergeEffect, POLICY_STATES,
@@ -315,7 +316,7 @@ impl Resource for CaExclusionResource {
             Ok(c) => c,
             Err(d) => return ApplyOutcome::failed(Value::Null, d.into()),
         };
-        let deadline = match deadline(planned, "create", CREATE_TIMEOUT) {
+        let deadline = match shared::deadline(planned, "create", CREATE_TIMEOUT) {
             Ok(d) => d,
             Err(d) => return ApplyOutcome::failed(Value::Null, d.into()),
         };
@@ -332,7 +333,7 @@ impl Resource for CaExclusionResource {
 
     async fn read(&self, data: &ProviderData, state: &Value) -> Result<Option<Value>, Diagnostics> {
         let clients = AzureClients::from_provider_data(data)?;
-        let deadline = deadline(state, "read", READ_TIMEOUT)?;
+        let deadline = shared::deadline(state, "read", READ_TIMEOUT)?;
         let spec = ExclusionSpec::from_value(state);
         let policies = list_policies(&clients.graph, deadline)
             .await
@@ -353,7 +354,7 @@ impl Resource for CaExclusionResource {
             Ok(c) => c,
             Err(d) => return ApplyOutcome::failed(prior.clone(), d.into()),
         };
-        let deadline = match deadline(planned, "update", UPDATE_TIMEOUT) {
+        let deadline = match shared::deadline(planned, "update", UPDATE_TIMEOUT) {
             Ok(d) => d,
             Err(d) => return ApplyOutcome::failed(prior.clone(), d.into()),
         };
@@ -374,7 +375,7 @@ impl Resource for CaExclusionResource {
             Ok(c) => c,
             Err(d) => return d.into(),
         };
-        let deadline = match deadline(prior, "delete", DELETE_TIMEOUT) {
+        let deadline = match shared::deadline(prior, "delete", DELETE_TIMEOUT) {
             Ok(d) => d,
             Err(d) => return d.into(),
         };
@@ -899,12 +900,6 @@ async fn missing_principals(clients: &AzureClients, spec: &ExclusionSpec) -> Dia
     diagnostics
 }
 
-fn deadline(v: &Value, operation: &str, default: Duration) -> Result<Deadline, Diagnostic> {
-    Deadline::from_timeouts(&v.get("timeouts"), operation, default).map_err(|e| {
-        Diagnostic::error("Invalid timeout", e).at(AttributePath::root("timeouts").attr(operation))
-    })
-}
-
 fn check_guids(value: &Value, path: AttributePath, diagnostics: &mut Diagnostics) {
     for element in value.elements() {
         if let Some(s) = element.as_str() {
@@ -923,15 +918,6 @@ fn check_guids(value: &Value, path: AttributePath, diagnostics: &mut Diagnostics
             }
         }
     }
-}
-
-fn is_guid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn strings(v: &Value) -> Vec<String> {

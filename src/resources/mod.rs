@@ -4,6 +4,7 @@
 pub mod account;
 pub mod ca_exclusion;
 pub mod role_assignment;
+mod shared;
 
 use std::sync::Arc;
 

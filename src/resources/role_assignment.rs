@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tracing::info;
 
+use super::shared::{self, is_guid};
 use crate::azure::http::CreateProbe;
 use crate::azure::role_management::{
     is_assignment_exists, is_assignment_missing, is_policy_violation, AdminAction,
@@ -152,16 +153,6 @@ fn parse_import_id(id: &str) -> Result<AssignmentKey, String> {
     })
 }
 
-/// Entra object ids: 8-4-4-4-12 hexadecimal digits.
-fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, len)| g.len() == len && g.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
 /// What the tenant shows for a PIM-managed assignment.
 #[derive(Debug, Clone, PartialEq)]
 struct PimView {
@@ -263,13 +254,6 @@ fn state_value(desired: &Desired, pim: Option<&PimView>, prior: &Value) -> Value
         (None, None) => {}
     }
     state
-}
-
-fn deadline_for(value: &Value, operation: &str, default: Duration) -> Result<Deadline, Diagnostic> {
-    Deadline::from_timeouts(&value.get("timeouts"), operation, default).map_err(|why| {
-        Diagnostic::error("Invalid timeout", why)
-            .at(AttributePath::root("timeouts").attr(operation))
-    })
 }
 
 fn describe(key: &AssignmentKey) -> String {
@@ -701,7 +685,7 @@ impl Resource for RoleAssignmentResource {
             Err(d) => return ApplyOutcome::failed(Value::Null, d.into()),
         };
         let (desired, deadline) = match Desired::from_value(planned)
-            .and_then(|d| Ok((d, deadline_for(planned, "create", CREATE_TIMEOUT)?)))
+            .and_then(|d| Ok((d, shared::deadline(planned, "create", CREATE_TIMEOUT)?)))
         {
             Ok(x) => x,
             Err(d) => return ApplyOutcome::failed(Value::Null, d.into()),
@@ -715,7 +699,7 @@ impl Resource for RoleAssignmentResource {
     async fn read(&self, data: &ProviderData, state: &Value) -> Result<Option<Value>, Diagnostics> {
         let clients = AzureClients::from_provider_data(data)?;
         let desired = Desired::from_value(state)?;
-        let deadline = deadline_for(state, "read", READ_TIMEOUT)?;
+        let deadline = shared::deadline(state, "read", READ_TIMEOUT)?;
         let rm = RoleManagement::new(&clients.graph);
         match desired.method {
             Method::Pim => Ok(observe_pim(rm, &desired.key, deadline)
@@ -742,7 +726,7 @@ impl Resource for RoleAssignmentResource {
             Err(d) => return ApplyOutcome::failed(prior.clone(), d.into()),
         };
         let (desired, deadline) = match Desired::from_value(planned)
-            .and_then(|d| Ok((d, deadline_for(planned, "update", UPDATE_TIMEOUT)?)))
+            .and_then(|d| Ok((d, shared::deadline(planned, "update", UPDATE_TIMEOUT)?)))
         {
             Ok(x) => x,
             Err(d) => return ApplyOutcome::failed(prior.clone(), d.into()),
@@ -764,7 +748,7 @@ impl Resource for RoleAssignmentResource {
         let result = async {
             let clients = AzureClients::from_provider_data(data)?;
             let desired = Desired::from_value(prior)?;
-            let deadline = deadline_for(prior, "delete", DELETE_TIMEOUT)?;
+            let deadline = shared::deadline(prior, "delete", DELETE_TIMEOUT)?;
             match desired.method {
                 Method::Pim => delete_pim(clients, &desired.key, deadline).await,
                 Method::Direct => delete_direct(clients, &desired.key, deadline).await,
@@ -872,7 +856,7 @@ async fn check_tenant_at_plan(
         return;
     };
     let deadline =
-        deadline_for(planned, "read", READ_TIMEOUT).unwrap_or(Deadline::after(READ_TIMEOUT));
+        shared::deadline(planned, "read", READ_TIMEOUT).unwrap_or(Deadline::after(READ_TIMEOUT));
     let rm = RoleManagement::new(&clients.graph);
     let key = AssignmentKey {
         principal_id: planned
