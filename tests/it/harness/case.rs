@@ -268,6 +268,17 @@ impl Case {
                 &["destroy", "-auto-approve", "-input=false", "-no-color"],
             );
         }
+
+        // Every body the emulated tenant answered during the case matched the vendored API
+        // descriptions (it checks each response and records mismatches); requests that did not
+        // would already have been refused with a 400 and failed a step.
+        if let Some(tenant) = tenant {
+            let violations = tenant.state.tenant().behaviour.spec_violations.clone();
+            assert!(
+                violations.is_empty(),
+                "the emulated tenant answered bodies that do not match specs/: {violations:#?}"
+            );
+        }
     }
 }
 
