@@ -692,13 +692,7 @@ fn validate_config(config: &Value) -> Diagnostics {
         }
     }
 
-    let timeouts = config.get("timeouts");
-    for operation in ["create", "read", "update", "delete"] {
-        if let Err(why) = Deadline::from_timeouts(&timeouts, operation, DEFAULT_TIMEOUT) {
-            diags
-                .push(Diagnostic::error("Invalid timeout", why).at(at("timeouts").attr(operation)));
-        }
-    }
+    diags.extend(shared::validate_timeouts(config));
     diags
 }
 

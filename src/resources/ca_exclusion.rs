@@ -26,7 +26,6 @@ use crate::azure::conditional_access::{
     self as ca, get_policy, list_policies, lock_key, patch_policy_users, policy, ExclusionMerge,
     MergeEffect, POLICY_STATES,
 };
-use crate::azure::retry::parse_go_duration;
 use crate::azure::{AzureClients, AzureError, ConsistencyWait, Deadline};
 use crate::framework::{
     ApplyOutcome, Attribute, AttributePath, Block, Diagnostic, Diagnostics, ImportedResource,
@@ -258,23 +257,7 @@ impl Resource for CaExclusionResource {
             &mut diagnostics,
         );
 
-        let timeouts = config.get("timeouts");
-        for op in ["create", "read", "update", "delete"] {
-            if let Some(text) = timeouts.get(op).as_str() {
-                if parse_go_duration(text).is_none() {
-                    diagnostics.push(
-                        Diagnostic::error(
-                            "Invalid timeout",
-                            format!(
-                                "{text:?} is not a duration; use a number with a unit, e.g. \
-                                 \"30m\", \"1h30m\" or \"90s\"."
-                            ),
-                        )
-                        .at(AttributePath::root("timeouts").attr(op)),
-                    );
-                }
-            }
-        }
+        diagnostics.extend(shared::validate_timeouts(config));
         diagnostics
     }
 

@@ -571,20 +571,7 @@ impl Resource for RoleAssignmentResource {
                 );
             }
         }
-        let timeouts = config.get("timeouts");
-        for operation in ["create", "read", "update", "delete"] {
-            if let Some(text) = timeouts.get(operation).as_str() {
-                if crate::azure::retry::parse_go_duration(text).is_none() {
-                    diagnostics.push(
-                        Diagnostic::error(
-                            "Invalid timeout",
-                            format!("{text:?} is not a duration; use a number with a unit, e.g. \"30m\", \"1h30m\" or \"90s\"."),
-                        )
-                        .at(AttributePath::root("timeouts").attr(operation)),
-                    );
-                }
-            }
-        }
+        diagnostics.extend(shared::validate_timeouts(config));
         diagnostics
     }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::azure::Deadline;
-use crate::framework::{AttributePath, Diagnostic, Value};
+use crate::framework::{AttributePath, Diagnostic, Diagnostics, Value};
 
 pub use crate::provider::checks::is_guid;
 
@@ -16,4 +16,16 @@ pub fn deadline(value: &Value, operation: &str, default: Duration) -> Result<Dea
         Diagnostic::error("Invalid timeout", why)
             .at(AttributePath::root("timeouts").attr(operation))
     })
+}
+
+/// Validate-time check of every duration in a `timeouts` block, each error on
+/// `timeouts.<operation>` (the same rule `deadline` applies at apply time).
+pub fn validate_timeouts(config: &Value) -> Diagnostics {
+    let mut diagnostics = Diagnostics::new();
+    for operation in ["create", "read", "update", "delete"] {
+        if let Err(error) = deadline(config, operation, Duration::ZERO) {
+            diagnostics.push(error);
+        }
+    }
+    diagnostics
 }
