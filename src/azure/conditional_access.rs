@@ -5,13 +5,15 @@
 //! CA policies are shared objects — most of each one belongs to whoever wrote it — and Graph's
 //! PATCH replaces arrays whole (facts file, "Conditional Access policies"), so an exclusion is
 //! always a read-modify-write: read the policy, merge with [`ExclusionMerge`], send back the
-//! complete `conditions.users` object. Callers serialize writes per policy with `ObjectLocks`
-//! (key: [`lock_key`]).
+//! complete `conditions.users` object. [`change_exclusions`] does exactly that, holding the
+//! policy's `ObjectLocks` entry (key: [`lock_key`]) so writers of one policy take turns.
 
 use serde_json::{json, Map, Value as Json};
 
+use crate::azure::consistency::ConsistencyWait;
 use crate::azure::error::AzureError;
 use crate::azure::graph::GraphClient;
+use crate::azure::locks::ObjectLocks;
 use crate::azure::retry::Deadline;
 
 const POLICIES: &str = "/identity/conditionalAccess/policies";
@@ -58,6 +60,59 @@ pub async fn patch_policy_users(
             deadline,
         )
         .await
+}
+
+/// What one [`change_exclusions`] did.
+#[derive(Debug)]
+pub struct ExclusionWrite {
+    /// Set once Graph accepted the PATCH: the entries it added (absent from the policy as read
+    /// under the lock, so the writer's) and removed. Kept even when the read-back then fails:
+    /// the change is in the tenant.
+    pub accepted: Option<MergeEffect>,
+    /// The policy as read back (as read, when it needed no write); `None` when it is gone.
+    pub result: Result<Option<Json>, AzureError>,
+}
+
+/// One read-modify-write of a policy's exclusions under its `ObjectLocks` entry: read, merge,
+/// PATCH the whole `conditions.users`, then read back until the replicas show the change, so
+/// that the caller's state and the next writer under the lock both see it.
+pub async fn change_exclusions(
+    graph: &GraphClient,
+    locks: &ObjectLocks,
+    policy_id: &str,
+    merge: &ExclusionMerge,
+    deadline: Deadline,
+) -> ExclusionWrite {
+    let _guard = locks.lock(&lock_key(policy_id)).await;
+    let unwritten = |result| ExclusionWrite {
+        accepted: None,
+        result,
+    };
+    let current = match get_policy(graph, policy_id, &deadline).await {
+        Ok(Some(current)) => current,
+        other => return unwritten(other),
+    };
+    // The effect is judged on this read, taken under the lock: an entry already in it is
+    // someone else's even if it names one of the writer's principals.
+    let Some((merged, effect)) =
+        policy::users(&current).and_then(|u| Some((merge.apply(u)?, merge.effect(u))))
+    else {
+        return unwritten(Ok(Some(current)));
+    };
+    if let Err(e) = patch_policy_users(graph, policy_id, merged, &deadline).await {
+        return unwritten(Err(e));
+    }
+    let what = format!("conditional-access policy {policy_id} to show the exclusion change");
+    let result = ConsistencyWait::new(what, deadline)
+        .until(
+            || get_policy(graph, policy_id, &deadline),
+            |p: &Option<Json>| p.as_ref().is_none_or(|p| merge.is_reflected_in(p)),
+        )
+        .await;
+    ExclusionWrite {
+        accepted: Some(effect),
+        result,
+    }
 }
 
 /// Read-only views of a policy object as Graph returns it.

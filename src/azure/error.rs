@@ -317,21 +317,6 @@ impl From<ApiError> for AzureError {
     }
 }
 
-impl From<AzureError> for crate::framework::Diagnostic {
-    fn from(e: AzureError) -> Self {
-        let summary = match &e {
-            AzureError::Auth(_) => "Authentication failed",
-            AzureError::Api(a) if a.status == 403 => "Permission denied by the tenant",
-            AzureError::Api(a) if a.status == 404 => "Object not found",
-            AzureError::Api(_) => "Request rejected by the tenant",
-            AzureError::Transport { .. } => "Network error",
-            AzureError::Deadline { .. } => "Timed out",
-            AzureError::InvalidResponse { .. } => "Unexpected response",
-        };
-        crate::framework::Diagnostic::error(summary, e.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

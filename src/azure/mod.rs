@@ -13,8 +13,11 @@
 
 pub mod arm;
 pub mod auth;
+pub mod cloud;
 pub mod conditional_access;
+pub mod config;
 pub mod consistency;
+pub mod directory_objects;
 pub mod error;
 pub mod graph;
 pub mod http;
@@ -35,8 +38,8 @@ pub use graph::GraphClient;
 pub use locks::ObjectLocks;
 pub use retry::{Deadline, RetryPolicy};
 
-use crate::framework::{Diagnostic, Diagnostics, ProviderData};
-use crate::provider::ProviderConfig;
+pub use cloud::{CloudEndpoints, CloudEnvironment};
+pub use config::{AuthMethod, CertificateSource, OidcTokenSource, ProviderConfig, Secret};
 
 /// Where the services live and which token audience each needs.
 #[derive(Debug, Clone)]
@@ -50,7 +53,7 @@ pub struct ServiceEndpoints {
 }
 
 /// Everything resources need to talk to the tenant. `Provider::configure` builds one from the
-/// resolved `ProviderConfig` and hands it out as `ProviderData`.
+/// resolved `ProviderConfig`; every resource and data source receives it.
 pub struct AzureClients {
     pub config: ProviderConfig,
     pub graph: GraphClient,
@@ -65,9 +68,9 @@ impl AzureClients {
     pub fn from_config(
         config: ProviderConfig,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, Diagnostics> {
+    ) -> Result<Self, ClientSetupError> {
         let source = auth::source_from_config(&config, env)
-            .map_err(|e| Diagnostics::from(Diagnostic::from(AzureError::from(e))))?;
+            .map_err(|e| ClientSetupError::Credentials(AzureError::from(e)))?;
         let endpoints = ServiceEndpoints {
             graph: config.cloud.graph.clone(),
             graph_scope: config.cloud.graph_scope.clone(),
@@ -82,7 +85,7 @@ impl AzureClients {
             RetryPolicy::default(),
             &user_agent,
         )
-        .map_err(|e| Diagnostic::error("Could not set up the HTTP client", e).into())
+        .map_err(ClientSetupError::Http)
     }
 
     pub fn new(
@@ -120,16 +123,13 @@ impl AzureClients {
     pub fn auth_method(&self) -> AuthMethodKind {
         self.tokens.method()
     }
+}
 
-    /// The clients inside the data `configure` produced, or the diagnostic resources return
-    /// when the provider was not configured.
-    pub fn from_provider_data(data: &ProviderData) -> Result<&AzureClients, Diagnostic> {
-        data.downcast_ref::<AzureClients>().ok_or_else(|| {
-            Diagnostic::error(
-                "Provider not configured",
-                "The breakglass provider has no Azure clients: its `provider \"breakglass\"` \
-                 block could not be configured. Fix the errors reported for it first.",
-            )
-        })
-    }
+/// Why the clients could not be built.
+#[derive(Debug)]
+pub enum ClientSetupError {
+    /// The credentials could not be loaded (e.g. an unreadable certificate file).
+    Credentials(AzureError),
+    /// The HTTP client could not be created (TLS roots, proxy settings).
+    Http(String),
 }

@@ -4,7 +4,7 @@
 //! 500/502/503/504; everything else is final. Without a `Retry-After` we back off
 //! exponentially with "full jitter" (a uniform pick between zero and the exponential cap), which
 //! spreads a fleet of clients out after a shared outage. Every wait is bounded by the operation's
-//! `Deadline`, which comes from the resource's Terraform `timeouts`.
+//! `Deadline`, which the caller derives from the resource's Terraform `timeouts`.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -36,25 +36,6 @@ impl Deadline {
 
     pub fn is_expired(&self) -> bool {
         self.remaining().is_zero()
-    }
-
-    /// The deadline of `operation` (`create`, `read`, `update`, `delete`) from a resource's
-    /// `timeouts` block, whose values are Go duration strings like Terraform's own (`"30m"`,
-    /// `"1h30m"`, `"90s"`); `default` when the block or the entry is absent. The error names
-    /// the bad value for a diagnostic on `timeouts.<operation>`.
-    pub fn from_timeouts(
-        timeouts: &crate::framework::Value,
-        operation: &str,
-        default: Duration,
-    ) -> Result<Deadline, String> {
-        match timeouts.get(operation).as_str() {
-            None => Ok(Deadline::after(default)),
-            Some(text) => parse_go_duration(text).map(Deadline::after).ok_or_else(|| {
-                format!(
-                    "{text:?} is not a duration; use a number with a unit, e.g. \"30m\", \"1h30m\" or \"90s\""
-                )
-            }),
-        }
     }
 
     /// True when waiting `wait` would leave no time for the request that follows it.
@@ -130,36 +111,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Parses the subset of Go's `time.ParseDuration` that timeouts use: a sequence of
-/// `<number><unit>` with units `h`, `m`, `s`, `ms` (fractions allowed, e.g. `1.5h`).
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0.0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * seconds_per_unit;
-    }
-    Some(Duration::from_secs_f64(total))
-}
-
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -199,31 +150,6 @@ mod tests {
         // Full jitter: not every draw may sit at the cap.
         let draws: Vec<_> = (0..50).map(|_| policy.backoff(4)).collect();
         assert!(draws.iter().any(|d| *d < Duration::from_millis(700)));
-    }
-
-    #[test]
-    fn terraform_timeouts_are_go_durations() {
-        assert_eq!(parse_go_duration("30m"), Some(Duration::from_secs(1800)));
-        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_go_duration("30"), None);
-        assert_eq!(parse_go_duration("5d"), None);
-        assert_eq!(parse_go_duration(""), None);
-
-        use crate::framework::Value;
-        let timeouts = Value::object([
-            ("create", Value::from("2m")),
-            ("delete", Value::from("soon")),
-        ]);
-        let d = Deadline::from_timeouts(&timeouts, "create", Duration::from_secs(5)).unwrap();
-        assert_eq!(d.budget(), Duration::from_secs(120));
-        let d = Deadline::from_timeouts(&timeouts, "read", Duration::from_secs(5)).unwrap();
-        assert_eq!(d.budget(), Duration::from_secs(5));
-        let d = Deadline::from_timeouts(&Value::Null, "create", Duration::from_secs(7)).unwrap();
-        assert_eq!(d.budget(), Duration::from_secs(7));
-        let err = Deadline::from_timeouts(&timeouts, "delete", Duration::from_secs(5)).unwrap_err();
-        assert!(err.contains("\"soon\""), "{err}");
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //! definitions", "PIM policies"). Everything is keyed by principal + role + directory scope,
 //! the natural key Entra itself enforces (one active assignment per triple).
 
+use std::time::Duration;
+
 use futures::FutureExt;
 use serde_json::{json, Value as Json};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::azure::consistency::ConsistencyWait;
 use crate::azure::error::AzureError;
 use crate::azure::graph::GraphClient;
 use crate::azure::http::CreateProbe;
@@ -569,6 +572,224 @@ fn request_body(
         });
     }
     body
+}
+
+// ---- lifecycle: observing an assignment and waiting for PIM -------------------------------
+
+/// What the tenant shows for a PIM-managed assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PimView {
+    pub schedule: Option<PimSchedule>,
+    /// The newest request that granted (or is granting) the assignment: its audit details, and
+    /// its status while the schedule is not visible yet.
+    pub request: Option<ScheduleRequest>,
+}
+
+impl PimView {
+    fn is_provisioned(&self) -> bool {
+        self.schedule.is_some() && self.request.as_ref().is_none_or(|r| !r.is_pending())
+    }
+}
+
+/// How an existing assignment was made, as far as Graph can tell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// By a PIM request (or only visible to PIM).
+    Pim(Box<PimView>),
+    /// Outside PIM, by `POST roleAssignments`.
+    Direct,
+}
+
+/// How long a principal may stay unknown to role management before a create gives up (or the
+/// create deadline, if sooner). Replication normally takes seconds to a minute; a principal
+/// missing for longer most likely does not exist.
+const PRINCIPAL_REPLICATION_PATIENCE: Duration = Duration::from_secs(5 * 60);
+
+impl AssignmentKey {
+    /// "Global Administrator (62e9…) for principal … at scope /", for messages.
+    pub fn describe(&self) -> String {
+        let role = if self
+            .role_definition_id
+            .eq_ignore_ascii_case(GLOBAL_ADMINISTRATOR)
+        {
+            format!("Global Administrator ({})", self.role_definition_id)
+        } else {
+            format!("role {}", self.role_definition_id)
+        };
+        format!(
+            "{role} for principal {} at scope {}",
+            self.principal_id, self.directory_scope_id
+        )
+    }
+}
+
+impl RoleManagement<'_> {
+    /// The schedule and the granting request of `key`; `None` when neither an assignment in
+    /// force nor a request on its way exists.
+    pub async fn observe(
+        &self,
+        key: &AssignmentKey,
+        deadline: Deadline,
+    ) -> Result<Option<PimView>, AzureError> {
+        let schedule = self.schedule(key, deadline).await?;
+        let requests = self.requests(key, deadline).await?;
+        let mut granting = requests.iter().rev().filter(|r| r.grants());
+        let request = match &schedule {
+            // Requests of an earlier assignment of the same triple target another schedule.
+            Some(s) => granting.find(|r| r.target_schedule_id.as_deref() == Some(s.id.as_str())),
+            None => granting.find(|r| r.action == "adminAssign" && r.is_pending()),
+        }
+        .cloned();
+        if schedule.is_none() && request.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(PimView { schedule, request }))
+    }
+
+    /// How the assignment of `key` was made; `None` when there is none.
+    pub async fn origin(
+        &self,
+        key: &AssignmentKey,
+        deadline: Deadline,
+    ) -> Result<Option<Origin>, AzureError> {
+        let direct = self.direct_assignment(key, deadline).await?;
+        let pim = match self.observe(key, deadline).await {
+            Ok(view) => view,
+            // Without PIM (licence or permission) only a direct assignment can be seen.
+            Err(e) if direct.is_some() && matches!(e.status(), Some(400 | 403)) => None,
+            Err(e) => return Err(e),
+        };
+        // An assignment made outside PIM also shows up as a schedule, created by the
+        // assignment itself rather than by a request.
+        let made_by_pim = pim
+            .as_ref()
+            .and_then(|v| v.schedule.as_ref())
+            .is_some_and(|s| {
+                direct.as_ref().is_none_or(|d| {
+                    !s.id.eq_ignore_ascii_case(&d.id)
+                        && s.created_using
+                            .as_deref()
+                            .is_none_or(|c| !c.eq_ignore_ascii_case(&d.id))
+                })
+            });
+        Ok(match (pim, direct) {
+            (Some(view), _) if made_by_pim => Some(Origin::Pim(Box::new(view))),
+            (Some(view), None) => Some(Origin::Pim(Box::new(view))),
+            (_, Some(_)) => Some(Origin::Direct),
+            (None, None) => None,
+        })
+    }
+
+    /// Runs `send` (a create) again while role management answers that the principal does not
+    /// exist: Entra answers 404 for a principal created moments ago until it has replicated to
+    /// the role-management service (terraform-provider-azuread#1035).
+    pub async fn while_principal_replicates<T, F, Fut>(
+        &self,
+        key: &AssignmentKey,
+        deadline: &Deadline,
+        mut send: F,
+    ) -> Result<T, AzureError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AzureError>>,
+    {
+        let policy = &self.graph.service().http.policy;
+        let patience = Deadline::after(PRINCIPAL_REPLICATION_PATIENCE.min(deadline.remaining()));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match send().await {
+                Err(e) if e.is_not_found() => {
+                    let wait = policy.backoff(attempt).max(Duration::from_millis(500));
+                    if patience.would_pass(wait) {
+                        return Err(e);
+                    }
+                    tracing::info!(
+                        principal_id = %key.principal_id,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "principal not found by role management yet; waiting for it to replicate"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits until PIM has provisioned `request` — permanently — and its schedule reads back
+    /// consistently. A request PIM failed is an error.
+    pub async fn wait_provisioned(
+        &self,
+        key: &AssignmentKey,
+        request: &ScheduleRequest,
+        deadline: Deadline,
+    ) -> Result<Option<PimView>, AzureError> {
+        ConsistencyWait::new(format!("PIM to provision {}", key.describe()), deadline)
+            .until(
+                || async {
+                    let view = self.observe(key, deadline).await?;
+                    // Our request may not be in the list yet (replication); ask for it.
+                    let ours = self.request(&request.id, &deadline).await?;
+                    Ok((view, ours))
+                },
+                |(view, ours)| match ours {
+                    Some(r) if r.has_failed() => true,
+                    Some(r) => {
+                        r.is_provisioned()
+                            && view.as_ref().is_some_and(|v| {
+                                v.is_provisioned()
+                                    && v.schedule
+                                        .as_ref()
+                                        .is_some_and(|s| s.expiration.end().is_none())
+                            })
+                    }
+                    None => false,
+                },
+            )
+            .await
+            .and_then(|(view, ours)| match ours {
+                Some(r) if r.has_failed() => Err(AzureError::InvalidResponse {
+                    service: crate::azure::Service::Graph,
+                    method: "POST".into(),
+                    url: REQUESTS.into(),
+                    reason: format!("PIM request {} ended with status {}", r.id, r.status),
+                }),
+                _ => Ok(view),
+            })
+    }
+
+    /// Waits until no schedule of `key` is visible any more (a removal took effect).
+    pub async fn wait_revoked(
+        &self,
+        key: &AssignmentKey,
+        deadline: Deadline,
+    ) -> Result<(), AzureError> {
+        ConsistencyWait::new(format!("PIM to revoke {}", key.describe()), deadline)
+            .until(|| self.schedule(key, deadline), Option::is_none)
+            .await
+            .map(drop)
+    }
+
+    /// Waits until the direct assignment of `key` is visible (`present`) or gone.
+    pub async fn wait_direct(
+        &self,
+        key: &AssignmentKey,
+        present: bool,
+        deadline: Deadline,
+    ) -> Result<(), AzureError> {
+        let what = if present { "assignment" } else { "removal" };
+        ConsistencyWait::new(
+            format!("the {what} of {} to replicate", key.describe()),
+            deadline,
+        )
+        .until(
+            || self.direct_assignment(key, deadline),
+            |a| a.is_some() == present,
+        )
+        .await
+        .map(drop)
+    }
 }
 
 pub fn now_rfc3339() -> String {

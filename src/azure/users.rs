@@ -8,11 +8,11 @@ use futures::FutureExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
+use crate::azure::config::Secret;
 use crate::azure::consistency::ConsistencyWait;
 use crate::azure::error::AzureError;
 use crate::azure::graph::GraphClient;
 use crate::azure::retry::Deadline;
-use crate::provider::Secret;
 
 /// What the account resource reads. `/users` answers with a default subset only, which lacks
 /// `accountEnabled`, `createdDateTime` and `onPremisesSyncEnabled` (facts §2, `$select`).
@@ -355,7 +355,7 @@ fn parse_user(body: Json, path: &str) -> Result<User, AzureError> {
 
 /// Percent-encodes one path segment. UPN aliases may hold `#`, `'`, `&` and friends, which
 /// would otherwise end the path or start a query.
-fn path_segment(raw: &str) -> String {
+pub(crate) fn path_segment(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for byte in raw.bytes() {
         match byte {

@@ -12,9 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::azure::{AzureClients, Deadline};
-use crate::framework::{
-    Attribute, DataSource, Diagnostic, Diagnostics, ProviderData, Schema, Type, Value,
-};
+use crate::framework::{Attribute, DataSource, Diagnostic, Diagnostics, Schema, Type, Value};
 
 /// Reads are bounded like a Terraform data source read without `timeouts`.
 const READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -22,7 +20,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub struct ClientConfigDataSource;
 
 #[async_trait]
-impl DataSource for ClientConfigDataSource {
+impl DataSource<AzureClients> for ClientConfigDataSource {
     fn type_name(&self) -> &'static str {
         "breakglass_client_config"
     }
@@ -62,8 +60,7 @@ impl DataSource for ClientConfigDataSource {
         }
     }
 
-    async fn read(&self, data: &ProviderData, _config: &Value) -> Result<Value, Diagnostics> {
-        let clients = AzureClients::from_provider_data(data)?;
+    async fn read(&self, clients: &AzureClients, _config: &Value) -> Result<Value, Diagnostics> {
         let deadline = Deadline::after(READ_TIMEOUT);
         let graph = clients.graph.service();
         let token = clients

@@ -1,72 +1,167 @@
 //! The traits the provider, its resources and data sources implement. The protocol layer maps
-//! each RPC onto one call here; implementations see typed `Value`s and return `Diagnostics`.
+//! each RPC onto one call here; implementations see typed values and return diagnostics.
+//!
+//! `D` is what `Provider::configure` produced (the Azure clients): every resource and data
+//! source receives it typed, as `&D`, never as `dyn Any`.
 //!
 //! Order inside every resource file follows the trait: type name + schema, validate, plan,
 //! create, read, update, delete, import.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::framework::diag::{AttributePath, Diagnostics};
+use crate::framework::diag::{AttributePath, Diagnostic, Diagnostics};
+use crate::framework::model::{self, ModelError};
 use crate::framework::schema::Schema;
 use crate::framework::value::Value;
 
-/// Whatever `Provider::configure` produced (the Azure clients), handed to every resource and
-/// data-source call. Resources downcast it to the concrete type they expect.
-pub type ProviderData = Arc<dyn Any + Send + Sync>;
-
 #[async_trait]
 pub trait Provider: Send + Sync {
+    /// What `configure` hands every resource and data source.
+    type Data: Send + Sync + 'static;
+
     /// The `provider "breakglass"` block schema.
     fn schema(&self) -> Schema;
-    /// Static checks of the provider block (may contain unknowns).
-    async fn validate_config(&self, config: &Value) -> Diagnostics;
+    /// Static checks of the provider block beyond its declared validators (may contain
+    /// unknowns).
+    async fn validate_config(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
     /// Builds the clients; `terraform_version` is what Terraform reported.
     async fn configure(
         &self,
         config: &Value,
         terraform_version: &str,
-    ) -> Result<ProviderData, Diagnostics>;
-    fn resources(&self) -> Vec<Arc<dyn Resource>>;
-    fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+    ) -> Result<Self::Data, Diagnostics>;
+    fn resources(&self) -> Vec<Arc<dyn Resource<Self::Data>>>;
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<Self::Data>>>;
 }
 
 /// Input to planning. `prior` is null on create; `proposed` is Terraform's merge of config and
 /// prior state (null when destroying).
-pub struct PlanRequest<'a> {
+pub struct PlanRequest<'a, D> {
     pub config: &'a Value,
     pub prior: &'a Value,
     pub proposed: &'a Value,
-    pub data: Option<&'a ProviderData>,
+    /// The configured clients; `None` while the provider block still has unknown values.
+    pub data: Option<&'a D>,
 }
 
-/// The plan the protocol layer computed with the framework defaults (computed attributes not
-/// set in config become unknown on create or change; write-only attributes are null), which a
-/// resource may refine in `modify_plan`.
+impl<D> PlanRequest<'_, D> {
+    pub fn is_create(&self) -> bool {
+        self.prior.is_null()
+    }
+    pub fn is_destroy(&self) -> bool {
+        self.proposed.is_null()
+    }
+}
+
+/// The plan after the framework's steps (defaults, computed-to-unknown, attribute modifiers;
+/// write-only attributes null), which a resource may refine in `modify_plan`.
 pub struct PlannedChange {
     pub planned: Value,
     pub requires_replace: Vec<AttributePath>,
     pub diagnostics: Diagnostics,
 }
 
-/// Result of create/update/read: the state to store, even on partial failure (then with error
-/// diagnostics) so Terraform's state keeps matching the tenant.
-pub struct ApplyOutcome {
-    pub state: Value,
-    pub diagnostics: Diagnostics,
-}
+impl PlannedChange {
+    /// The plan as a typed model.
+    pub fn model<T: serde::de::DeserializeOwned>(&self) -> Result<T, ModelError> {
+        model::decode(&self.planned)
+    }
 
-impl ApplyOutcome {
-    pub fn ok(state: Value) -> Self {
-        ApplyOutcome {
-            state,
-            diagnostics: Diagnostics::new(),
+    /// Replaces the plan with an edited model (the protocol layer shapes it to the schema).
+    /// A model that cannot be encoded is an error diagnostic, and the plan stays as it was.
+    pub fn set_model<T: serde::Serialize>(&mut self, planned: &T) {
+        match model::encode(planned) {
+            Ok(v) => self.planned = v,
+            Err(e) => self.diagnostics.push(e.into_diagnostic()),
         }
     }
-    pub fn failed(state: Value, diagnostics: Diagnostics) -> Self {
-        ApplyOutcome { state, diagnostics }
+}
+
+/// Input to create and update: `planned` has unknowns where apply decides; `config` carries
+/// write-only values; `prior` is null on create.
+pub struct ApplyRequest<'a> {
+    pub config: &'a Value,
+    pub prior: &'a Value,
+    pub planned: &'a Value,
+}
+
+/// A successful create, update or read-back: the state to store, and any warnings.
+#[derive(Debug)]
+pub struct Applied {
+    pub state: Value,
+    pub warnings: Diagnostics,
+}
+
+impl Applied {
+    pub fn new(state: Value) -> Self {
+        Applied {
+            state,
+            warnings: Diagnostics::new(),
+        }
+    }
+
+    /// The state encoded from a typed model.
+    pub fn from_model<T: serde::Serialize>(state: &T) -> Result<Self, Failure> {
+        Ok(Applied::new(model::encode(state)?))
+    }
+}
+
+/// A failed create or update. The protocol layer applies one rule: the state Terraform keeps
+/// is `partial_state` when the resource returned one (something was made or changed before
+/// the failure, and state must match the tenant), else the prior state (nothing on create).
+#[derive(Debug)]
+pub struct Failure {
+    pub diagnostics: Diagnostics,
+    pub partial_state: Option<Value>,
+}
+
+impl Failure {
+    /// Nothing changed in the tenant.
+    pub fn new(diagnostics: impl Into<Diagnostics>) -> Self {
+        Failure {
+            diagnostics: diagnostics.into(),
+            partial_state: None,
+        }
+    }
+
+    /// The tenant now holds `state` (e.g. a user created but not yet readable).
+    pub fn with_state(mut self, state: Value) -> Self {
+        self.partial_state = Some(state);
+        self
+    }
+
+    /// Like `with_state`, from a typed model (a model that cannot be encoded keeps the prior).
+    pub fn with_model<T: serde::Serialize>(self, state: &T) -> Self {
+        match model::encode(state) {
+            Ok(v) => self.with_state(v),
+            Err(e) => {
+                let mut f = self;
+                f.diagnostics.push(e.into_diagnostic());
+                f
+            }
+        }
+    }
+}
+
+impl From<Diagnostic> for Failure {
+    fn from(d: Diagnostic) -> Self {
+        Failure::new(d)
+    }
+}
+
+impl From<Diagnostics> for Failure {
+    fn from(d: Diagnostics) -> Self {
+        Failure::new(d)
+    }
+}
+
+impl From<ModelError> for Failure {
+    fn from(e: ModelError) -> Self {
+        Failure::new(e.into_diagnostic())
     }
 }
 
@@ -77,42 +172,35 @@ pub struct ImportedResource {
 }
 
 #[async_trait]
-pub trait Resource: Send + Sync {
+pub trait Resource<D>: Send + Sync {
     /// Full type name, e.g. `breakglass_account`.
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
 
+    /// Checks beyond the attributes' declared validators (which the protocol layer has run).
     async fn validate(&self, _config: &Value) -> Diagnostics {
         Diagnostics::new()
     }
 
-    /// Refines the default plan: mark replacement, keep stable computed values, check the tenant.
-    async fn modify_plan(&self, _req: &PlanRequest<'_>, _plan: &mut PlannedChange) {}
+    /// Refines the framework's plan: values derived from others, checks against the tenant.
+    /// Called on destroy too (`req.is_destroy()`), where it may refuse with an error.
+    async fn modify_plan(&self, _req: &PlanRequest<'_, D>, _plan: &mut PlannedChange) {}
 
-    /// `planned` has unknowns where apply decides; `config` carries write-only values.
-    async fn create(&self, data: &ProviderData, config: &Value, planned: &Value) -> ApplyOutcome;
+    async fn create(&self, data: &D, req: &ApplyRequest<'_>) -> Result<Applied, Failure>;
 
     /// Refreshes state from the tenant. `Ok(None)` means the object is gone (Terraform then
     /// plans to create it again).
-    async fn read(&self, data: &ProviderData, state: &Value) -> Result<Option<Value>, Diagnostics>;
+    async fn read(&self, data: &D, state: &Value) -> Result<Option<Value>, Diagnostics>;
 
-    async fn update(
-        &self,
-        data: &ProviderData,
-        config: &Value,
-        prior: &Value,
-        planned: &Value,
-    ) -> ApplyOutcome;
+    async fn update(&self, data: &D, req: &ApplyRequest<'_>) -> Result<Applied, Failure>;
 
-    async fn delete(&self, data: &ProviderData, prior: &Value) -> Diagnostics;
+    /// On error the object stays in state: as `partial_state` when part of it is gone (say
+    /// which), else as it was.
+    async fn delete(&self, data: &D, prior: &Value) -> Result<(), Failure>;
 
     /// Turns an import id into a minimal state that `read` completes.
-    async fn import(
-        &self,
-        _data: &ProviderData,
-        _id: &str,
-    ) -> Result<Vec<ImportedResource>, Diagnostics> {
-        Err(crate::framework::diag::Diagnostic::error(
+    async fn import(&self, _data: &D, _id: &str) -> Result<Vec<ImportedResource>, Diagnostics> {
+        Err(Diagnostic::error(
             "Import not supported",
             format!("{} cannot be imported.", self.type_name()),
         )
@@ -126,11 +214,12 @@ pub trait Resource: Send + Sync {
 }
 
 #[async_trait]
-pub trait DataSource: Send + Sync {
+pub trait DataSource<D>: Send + Sync {
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
+    /// Checks beyond the attributes' declared validators.
     async fn validate(&self, _config: &Value) -> Diagnostics {
         Diagnostics::new()
     }
-    async fn read(&self, data: &ProviderData, config: &Value) -> Result<Value, Diagnostics>;
+    async fn read(&self, data: &D, config: &Value) -> Result<Value, Diagnostics>;
 }

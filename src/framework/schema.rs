@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::framework::plan_modifiers::{Equality, PlanModifier};
 use crate::framework::types::Type;
+use crate::framework::validators::Validator;
+use crate::framework::value::Value;
 
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
@@ -48,6 +51,20 @@ pub struct Attribute {
     /// Terraform ≥ 1.11: the value is sent in config only and never stored in plan or state.
     pub write_only: bool,
     pub deprecated: bool,
+    /// Rules checked at validate time, in order (see `framework::validators`).
+    pub validators: Vec<Validator>,
+    /// The planned value when configuration leaves the attribute null (computed attributes
+    /// only); applied before anything else in planning.
+    pub default: Option<Value>,
+    /// Applied in order after defaults and computed-to-unknown (see `framework::plan_modifiers`).
+    pub plan_modifiers: Vec<PlanModifier>,
+    /// How the service compares values of this attribute (case-insensitively for UPNs, GUIDs,
+    /// domain names): a value equal in meaning to the prior one is no change.
+    pub equality: Equality,
+    /// The tenant keeps no record of this attribute (a setting of the provider's own, such as
+    /// a rotation trigger): refresh and apply carry it over from the prior state or the plan,
+    /// whatever the resource returns; import leaves it null.
+    pub config_only: bool,
 }
 
 /// A nested block (`timeouts { ... }` style).
@@ -62,6 +79,8 @@ pub struct Block {
     /// sends equal bounds for them, as Terraform demands.
     pub min_items: i64,
     pub max_items: i64,
+    /// Like `Attribute::config_only`, for a whole block (e.g. `timeouts`).
+    pub config_only: bool,
 }
 
 impl Attribute {
@@ -76,6 +95,11 @@ impl Attribute {
             sensitive: false,
             write_only: false,
             deprecated: false,
+            validators: Vec::new(),
+            default: None,
+            plan_modifiers: Vec::new(),
+            equality: Equality::Exact,
+            config_only: false,
         }
     }
     pub fn required(name: &str, ty: Type, description: &str) -> Self {
@@ -145,6 +169,70 @@ impl Attribute {
         self
     }
 
+    /// Adds a validator (checked in declaration order).
+    pub fn validate(mut self, validator: Validator) -> Self {
+        self.validators.push(validator);
+        self
+    }
+
+    /// The value planned when configuration leaves the attribute null; makes it computed, as a
+    /// default implies (Terraform only accepts provider-chosen values for computed attributes).
+    pub fn default(mut self, value: impl Into<Value>) -> Self {
+        self.default = Some(value.into());
+        self.computed = true;
+        self
+    }
+
+    /// Adds a plan modifier (applied in declaration order).
+    pub fn plan(mut self, modifier: PlanModifier) -> Self {
+        self.plan_modifiers.push(modifier);
+        self
+    }
+
+    /// Shorthand for `.plan(PlanModifier::RequiresReplace)`.
+    pub fn requires_replace(self) -> Self {
+        self.plan(PlanModifier::RequiresReplace)
+    }
+
+    /// Shorthand for `.plan(PlanModifier::UseStateForUnknown)`.
+    pub fn use_state_for_unknown(self) -> Self {
+        self.plan(PlanModifier::UseStateForUnknown)
+    }
+
+    /// The service compares this attribute's strings (or the strings in its collection)
+    /// case-insensitively.
+    pub fn case_insensitive(mut self) -> Self {
+        self.equality = Equality::CaseInsensitive;
+        self
+    }
+
+    /// The tenant keeps no record of this attribute; see the field.
+    pub fn config_only(mut self) -> Self {
+        self.config_only = true;
+        self
+    }
+
+    /// The markdown the docs show for this attribute's rules, defaults and modifiers.
+    pub fn constraint_notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self
+            .validators
+            .iter()
+            .map(|v| v.description().to_owned())
+            .collect();
+        if let Some(default) = &self.default {
+            notes.push(format!("defaults to `{}`", default.to_hcl()));
+        }
+        for m in &self.plan_modifiers {
+            if let Some(note) = m.description() {
+                notes.push(note);
+            }
+        }
+        if self.equality == Equality::CaseInsensitive {
+            notes.push("compared case-insensitively".to_owned());
+        }
+        notes
+    }
+
     /// The value type this attribute has in state/config.
     pub fn value_type(&self) -> Type {
         match &self.kind {
@@ -171,6 +259,21 @@ impl Attribute {
 }
 
 impl Block {
+    /// An optional block that appears at most once (`policy_filter { ... }`).
+    pub fn single(type_name: &str, description: &str, attributes: Vec<Attribute>) -> Block {
+        Block {
+            type_name: type_name.to_owned(),
+            nesting: NestingMode::Single,
+            description: description.to_owned(),
+            attributes,
+            blocks: Vec::new(),
+            // Terraform requires equal bounds for a single-nested block; 0/0 makes it optional.
+            min_items: 0,
+            max_items: 0,
+            config_only: false,
+        }
+    }
+
     pub fn value_type(&self) -> Type {
         let obj = object_type(&self.attributes, &self.blocks);
         match self.nesting {
@@ -201,5 +304,17 @@ impl Schema {
 
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
+    }
+
+    pub fn block(&self, type_name: &str) -> Option<&Block> {
+        self.blocks.iter().find(|b| b.type_name == type_name)
+    }
+
+    /// Names of every top-level attribute and block: the fields a typed model must have.
+    pub fn field_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.attributes.iter().map(|a| a.name.clone()).collect();
+        names.extend(self.blocks.iter().map(|b| b.type_name.clone()));
+        names.sort();
+        names
     }
 }

@@ -29,8 +29,9 @@ impl Number {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
+    #[default]
     Null,
     /// Not known until apply. Terraform may attach refinements; we keep none of them.
     Unknown,
@@ -130,6 +131,42 @@ impl Value {
         K: Into<String>,
     {
         Value::Object(attrs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// How the value reads in HCL, for documentation (`true`, `"text"`, `["a", "b"]`).
+    pub fn to_hcl(&self) -> String {
+        let list = |items: &[Value], open: &str, close: &str| {
+            let inner: Vec<String> = items.iter().map(Value::to_hcl).collect();
+            format!("{open}{}{close}", inner.join(", "))
+        };
+        match self {
+            Value::Null => "null".to_owned(),
+            Value::Unknown => "(known after apply)".to_owned(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => i.to_string(),
+                None => n.as_f64().to_string(),
+            },
+            Value::String(s) => format!("{s:?}"),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => list(v, "[", "]"),
+            Value::Map(m) | Value::Object(m) => {
+                let inner: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {}", v.to_hcl()))
+                    .collect();
+                format!("{{ {} }}", inner.join(", "))
+            }
+            Value::Dynamic(_, v) => v.to_hcl(),
+        }
+    }
+
+    /// A set of strings.
+    pub fn string_set<I, S>(items: I) -> Value
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Value::Set(items.into_iter().map(|s| Value::String(s.into())).collect())
     }
 
     /// A string value, or null for `None`.

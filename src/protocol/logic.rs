@@ -1,45 +1,51 @@
 //! What the provider server does between decoding a request and encoding its answer: look up
 //! the resource type, enforce the protocol's rules that no resource should have to remember
-//! (default planning, write-only values never stored, known values after apply, a configured
-//! provider before touching the tenant), and call the `framework` traits.
+//! (declared validators, the framework's planning order, semantic equality on refresh and
+//! apply, write-only values never stored, known values after apply, the partial-state rule on
+//! failure, a configured provider before touching the tenant), and call the `framework` traits.
 //!
 //! Everything here speaks `framework` values and diagnostics only; [`super::wire`] converts.
+//! `D` is the provider's configured data (the Azure clients), opaque to this layer.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use crate::framework::model::conform;
 use crate::framework::{
-    ApplyOutcome, AttributeKind, AttributePath, DataSource, Diagnostic, Diagnostics,
-    ImportedResource, NestingMode, PathStep, PlanRequest, PlannedChange, Provider, ProviderData,
-    Resource, Schema, Type, Value,
+    ApplyRequest, AttributeKind, AttributePath, DataSource, Diagnostic, Diagnostics, Failure,
+    ImportedResource, NestingMode, PathStep, PlanRequest, PlannedChange, Provider, Resource,
+    Schema, Type, Value,
 };
-use crate::protocol::plan::{default_plan, has_write_only, null_write_only};
+use crate::protocol::plan::{
+    framework_plan, has_write_only, keep_equal_spellings, null_write_only, register_sensitive,
+};
+use crate::protocol::validate::declared_validators;
 
 /// A managed resource type with its schema, computed once per process.
-pub struct ResourceEntry {
-    pub resource: Arc<dyn Resource>,
+pub struct ResourceEntry<D> {
+    pub resource: Arc<dyn Resource<D>>,
     pub schema: Schema,
     pub value_type: Type,
 }
 
 /// A data source type with its schema, computed once per process.
-pub struct DataSourceEntry {
-    pub data_source: Arc<dyn DataSource>,
+pub struct DataSourceEntry<D> {
+    pub data_source: Arc<dyn DataSource<D>>,
     pub schema: Schema,
     pub value_type: Type,
 }
 
 /// Every schema the provider declares. Terraform asks for them on each of the several
 /// process starts of a single command, so they are built once, on first use.
-pub struct Catalog {
+pub struct Catalog<D> {
     pub provider: Schema,
     pub provider_type: Type,
-    pub resources: BTreeMap<String, ResourceEntry>,
-    pub data_sources: BTreeMap<String, DataSourceEntry>,
+    pub resources: BTreeMap<String, ResourceEntry<D>>,
+    pub data_sources: BTreeMap<String, DataSourceEntry<D>>,
 }
 
-impl Catalog {
-    fn build(provider: &dyn Provider) -> Catalog {
+impl<D: Send + Sync + 'static> Catalog<D> {
+    fn build(provider: &dyn Provider<Data = D>) -> Catalog<D> {
         let provider_schema = provider.schema();
         let resources = provider
             .resources()
@@ -84,16 +90,34 @@ pub struct ClientCapabilities {
     pub write_only_attributes_allowed: bool,
 }
 
-/// The provider-independent server state of one provider process.
-pub struct ProviderServer {
-    provider: Arc<dyn Provider>,
-    catalog: OnceLock<Catalog>,
-    /// Set by ConfigureProvider; every call that reaches the tenant needs it.
-    configured: RwLock<Option<ProviderData>>,
+/// A state (or a failure) after read, create, update or delete, with its diagnostics.
+pub struct Outcome {
+    pub state: Value,
+    pub diagnostics: Diagnostics,
 }
 
-impl ProviderServer {
-    pub fn new(provider: Arc<dyn Provider>) -> Self {
+impl Outcome {
+    fn ok(state: Value) -> Self {
+        Outcome {
+            state,
+            diagnostics: Diagnostics::new(),
+        }
+    }
+    fn failed(state: Value, diagnostics: Diagnostics) -> Self {
+        Outcome { state, diagnostics }
+    }
+}
+
+/// The provider-independent server state of one provider process.
+pub struct ProviderServer<D> {
+    provider: Arc<dyn Provider<Data = D>>,
+    catalog: OnceLock<Catalog<D>>,
+    /// Set by ConfigureProvider; every call that reaches the tenant needs it.
+    configured: RwLock<Option<Arc<D>>>,
+}
+
+impl<D: Send + Sync + 'static> ProviderServer<D> {
+    pub fn new(provider: Arc<dyn Provider<Data = D>>) -> Self {
         ProviderServer {
             provider,
             catalog: OnceLock::new(),
@@ -101,12 +125,12 @@ impl ProviderServer {
         }
     }
 
-    pub fn catalog(&self) -> &Catalog {
+    pub fn catalog(&self) -> &Catalog<D> {
         self.catalog
             .get_or_init(|| Catalog::build(self.provider.as_ref()))
     }
 
-    pub fn resource(&self, type_name: &str) -> Result<&ResourceEntry, Diagnostic> {
+    pub fn resource(&self, type_name: &str) -> Result<&ResourceEntry<D>, Diagnostic> {
         self.catalog().resources.get(type_name).ok_or_else(|| {
             Diagnostic::error(
                 "Unknown resource type",
@@ -118,7 +142,7 @@ impl ProviderServer {
         })
     }
 
-    pub fn data_source(&self, type_name: &str) -> Result<&DataSourceEntry, Diagnostic> {
+    pub fn data_source(&self, type_name: &str) -> Result<&DataSourceEntry<D>, Diagnostic> {
         self.catalog().data_sources.get(type_name).ok_or_else(|| {
             Diagnostic::error(
                 "Unknown data source",
@@ -130,7 +154,7 @@ impl ProviderServer {
         })
     }
 
-    fn configured_data(&self) -> Option<ProviderData> {
+    fn configured_data(&self) -> Option<Arc<D>> {
         self.configured
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -138,7 +162,7 @@ impl ProviderServer {
     }
 
     /// The configured clients, or the diagnostic explaining why there are none.
-    fn require_configured(&self, action: &str) -> Result<ProviderData, Diagnostics> {
+    fn require_configured(&self, action: &str) -> Result<Arc<D>, Diagnostics> {
         self.configured_data().ok_or_else(|| {
             Diagnostic::error(
                 "Provider not configured",
@@ -155,7 +179,10 @@ impl ProviderServer {
     // ---- provider ------------------------------------------------------------------------
 
     pub async fn validate_provider_config(&self, config: &Value) -> Diagnostics {
-        self.provider.validate_config(config).await
+        register_sensitive(&self.catalog().provider, config);
+        let mut diagnostics = declared_validators(&self.catalog().provider, config);
+        diagnostics.extend(self.provider.validate_config(config).await);
+        diagnostics
     }
 
     pub async fn configure_provider(&self, config: &Value, terraform_version: &str) -> Diagnostics {
@@ -164,7 +191,7 @@ impl ProviderServer {
                 *self
                     .configured
                     .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(data);
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(data));
                 Diagnostics::new()
             }
             Err(diagnostics) => diagnostics,
@@ -175,10 +202,11 @@ impl ProviderServer {
 
     pub async fn validate_resource_config(
         &self,
-        entry: &ResourceEntry,
+        entry: &ResourceEntry<D>,
         config: &Value,
         capabilities: ClientCapabilities,
     ) -> Diagnostics {
+        register_sensitive(&entry.schema, config);
         let mut diagnostics = Diagnostics::new();
         if !capabilities.write_only_attributes_allowed && has_write_only(&entry.schema) {
             // A Terraform that does not know write-only attributes would store the value in
@@ -197,6 +225,7 @@ impl ProviderServer {
                 );
             }
         }
+        diagnostics.extend(declared_validators(&entry.schema, config));
         diagnostics.extend(entry.resource.validate(config).await);
         diagnostics
     }
@@ -205,7 +234,7 @@ impl ProviderServer {
     /// current type when the versions match, untyped otherwise (see `from_proto::raw_state`).
     pub fn upgrade_resource_state(
         &self,
-        entry: &ResourceEntry,
+        entry: &ResourceEntry<D>,
         stored_version: i64,
         state: Value,
     ) -> Result<Value, Diagnostics> {
@@ -230,35 +259,39 @@ impl ProviderServer {
         Ok(upgraded)
     }
 
-    pub async fn read_resource(&self, entry: &ResourceEntry, current: Value) -> ApplyOutcome {
+    pub async fn read_resource(&self, entry: &ResourceEntry<D>, current: Value) -> Outcome {
         if current.is_null() {
-            return ApplyOutcome::ok(Value::Null);
+            return Outcome::ok(Value::Null);
         }
+        register_sensitive(&entry.schema, &current);
         let data = match self.require_configured("refresh a resource") {
             Ok(data) => data,
-            Err(diagnostics) => return ApplyOutcome::failed(current, diagnostics),
+            Err(diagnostics) => return Outcome::failed(current, diagnostics),
         };
         match entry.resource.read(&data, &current).await {
-            Ok(Some(mut state)) => {
-                null_write_only(&entry.schema, &mut state);
-                ApplyOutcome::ok(state)
-            }
+            Ok(Some(state)) => match finish_state(entry, state, &current) {
+                Ok(state) => Outcome::ok(state),
+                Err(diagnostics) => Outcome::failed(current, diagnostics),
+            },
             // Gone from the tenant: Terraform drops it from state and plans to create it.
-            Ok(None) => ApplyOutcome::ok(Value::Null),
-            Err(diagnostics) => ApplyOutcome::failed(current, diagnostics),
+            Ok(None) => Outcome::ok(Value::Null),
+            Err(diagnostics) => Outcome::failed(current, diagnostics),
         }
     }
 
     pub async fn plan_resource_change(
         &self,
-        entry: &ResourceEntry,
+        entry: &ResourceEntry<D>,
         config: &Value,
         prior: &Value,
         proposed: &Value,
     ) -> PlannedChange {
+        register_sensitive(&entry.schema, config);
+        register_sensitive(&entry.schema, prior);
+        let framework = framework_plan(&entry.schema, config, prior, proposed);
         let mut change = PlannedChange {
-            planned: default_plan(&entry.schema, config, prior, proposed),
-            requires_replace: Vec::new(),
+            planned: framework.planned,
+            requires_replace: framework.requires_replace,
             diagnostics: Diagnostics::new(),
         };
         let data = self.configured_data();
@@ -266,49 +299,95 @@ impl ProviderServer {
             config,
             prior,
             proposed,
-            data: data.as_ref(),
+            data: data.as_deref(),
         };
         entry.resource.modify_plan(&request, &mut change).await;
+        if !change.planned.is_null() {
+            match conform(std::mem::take(&mut change.planned), &entry.value_type) {
+                Ok(planned) => change.planned = planned,
+                Err(e) => {
+                    change
+                        .diagnostics
+                        .extend(model_bug(entry.resource.type_name(), e));
+                    change.planned = proposed.clone();
+                }
+            }
+        }
         null_write_only(&entry.schema, &mut change.planned);
         change
     }
 
-    /// Create, update or delete, chosen by which of prior and planned state are null.
+    /// Create, update or delete, chosen by which of prior and planned state are null. On
+    /// failure the state is what the resource reported as made (`Failure::partial_state`),
+    /// else the prior state.
     pub async fn apply_resource_change(
         &self,
-        entry: &ResourceEntry,
+        entry: &ResourceEntry<D>,
         config: &Value,
         prior: &Value,
         planned: &Value,
-    ) -> ApplyOutcome {
+    ) -> Outcome {
         if prior.is_null() && planned.is_null() {
-            return ApplyOutcome::ok(Value::Null);
+            return Outcome::ok(Value::Null);
         }
+        register_sensitive(&entry.schema, config);
+        register_sensitive(&entry.schema, prior);
         let data = match self.require_configured("change a resource") {
             Ok(data) => data,
-            Err(diagnostics) => return ApplyOutcome::failed(prior.clone(), diagnostics),
+            Err(diagnostics) => return Outcome::failed(prior.clone(), diagnostics),
         };
         let resource = &entry.resource;
-        let mut outcome = if prior.is_null() {
-            resource.create(&data, config, planned).await
-        } else if planned.is_null() {
-            let diagnostics = resource.delete(&data, prior).await;
-            // A failed delete leaves the object in the tenant, so it stays in state.
-            let state = if diagnostics.has_errors() {
-                prior.clone()
-            } else {
-                Value::Null
+        if planned.is_null() {
+            return match resource.delete(&data, prior).await {
+                Ok(()) => Outcome::ok(Value::Null),
+                // A failed delete leaves the object in the tenant, so it stays in state: as
+                // the resource reports it when part of it is gone, else as it was.
+                Err(Failure {
+                    mut diagnostics,
+                    partial_state,
+                }) => match partial_state.map(|s| finish_state(entry, s, prior)) {
+                    Some(Ok(state)) => Outcome::failed(state, diagnostics),
+                    Some(Err(more)) => {
+                        diagnostics.extend(more);
+                        Outcome::failed(prior.clone(), diagnostics)
+                    }
+                    None => Outcome::failed(prior.clone(), diagnostics),
+                },
             };
-            return ApplyOutcome::failed(state, diagnostics);
-        } else {
-            resource.update(&data, config, prior, planned).await
+        }
+        let request = ApplyRequest {
+            config,
+            prior,
+            planned,
         };
-
-        null_write_only(&entry.schema, &mut outcome.state);
-        if let Some(path) = first_unknown_path(&outcome.state) {
+        let result = if prior.is_null() {
+            resource.create(&data, &request).await
+        } else {
+            resource.update(&data, &request).await
+        };
+        let (state, mut diagnostics) = match result {
+            Ok(applied) => (Some(applied.state), applied.warnings),
+            Err(Failure {
+                diagnostics,
+                partial_state,
+            }) => (partial_state, diagnostics),
+        };
+        // Nothing reported as made: the prior state stands exactly as it was (it must not
+        // take the plan's configuration-only values, or a failed change would look applied).
+        let Some(state) = state else {
+            return Outcome::failed(prior.clone(), diagnostics);
+        };
+        let mut state = match finish_state(entry, state, planned) {
+            Ok(state) => state,
+            Err(more) => {
+                diagnostics.extend(more);
+                return Outcome::failed(prior.clone(), diagnostics);
+            }
+        };
+        if let Some(path) = first_unknown_path(&state) {
             // Terraform refuses a state with unknowns; say which attribute instead of its
             // generic "invalid object" error, and keep the rest of the state.
-            outcome.diagnostics.push(
+            diagnostics.push(
                 Diagnostic::error(
                     "Provider left a value unknown after apply",
                     format!(
@@ -319,16 +398,16 @@ impl ProviderServer {
                 )
                 .at(path),
             );
-            unknowns_to_null(&mut outcome.state);
+            unknowns_to_null(&mut state);
         }
-        outcome
+        Outcome { state, diagnostics }
     }
 
     pub async fn import_resource_state(
         &self,
-        entry: &ResourceEntry,
+        entry: &ResourceEntry<D>,
         id: &str,
-    ) -> Result<Vec<(ImportedResource, &ResourceEntry)>, Diagnostics> {
+    ) -> Result<Vec<(ImportedResource, &ResourceEntry<D>)>, Diagnostics> {
         let data = self.require_configured("import a resource")?;
         let imported = entry.resource.import(&data, id).await?;
         imported
@@ -337,7 +416,7 @@ impl ProviderServer {
                 let target = self
                     .resource(&object.type_name)
                     .map_err(Diagnostics::from)?;
-                null_write_only(&target.schema, &mut object.state);
+                object.state = finish_state(target, object.state, &Value::Null)?;
                 Ok((object, target))
             })
             .collect()
@@ -347,25 +426,59 @@ impl ProviderServer {
 
     pub async fn validate_data_source_config(
         &self,
-        entry: &DataSourceEntry,
+        entry: &DataSourceEntry<D>,
         config: &Value,
     ) -> Diagnostics {
-        entry.data_source.validate(config).await
+        let mut diagnostics = declared_validators(&entry.schema, config);
+        diagnostics.extend(entry.data_source.validate(config).await);
+        diagnostics
     }
 
-    pub async fn read_data_source(&self, entry: &DataSourceEntry, config: &Value) -> ApplyOutcome {
+    pub async fn read_data_source(&self, entry: &DataSourceEntry<D>, config: &Value) -> Outcome {
         let data = match self.require_configured("read a data source") {
             Ok(data) => data,
-            Err(diagnostics) => return ApplyOutcome::failed(Value::Null, diagnostics),
+            Err(diagnostics) => return Outcome::failed(Value::Null, diagnostics),
         };
         match entry.data_source.read(&data, config).await {
-            Ok(mut state) => {
-                null_write_only(&entry.schema, &mut state);
-                ApplyOutcome::ok(state)
-            }
-            Err(diagnostics) => ApplyOutcome::failed(Value::Null, diagnostics),
+            Ok(state) => match conform(state, &entry.value_type) {
+                Ok(mut state) => {
+                    null_write_only(&entry.schema, &mut state);
+                    Outcome::ok(state)
+                }
+                Err(e) => Outcome::failed(Value::Null, model_bug(entry.data_source.type_name(), e)),
+            },
+            Err(diagnostics) => Outcome::failed(Value::Null, diagnostics),
         }
     }
+}
+
+/// What every state a resource returns goes through: shaped to the schema's type, write-only
+/// values nulled, and `kept`'s spelling kept where the attribute's equality says the values
+/// mean the same (the prior state on refresh, the plan on apply).
+fn finish_state<D>(
+    entry: &ResourceEntry<D>,
+    state: Value,
+    kept: &Value,
+) -> Result<Value, Diagnostics> {
+    if state.is_null() {
+        return Ok(state);
+    }
+    let mut state =
+        conform(state, &entry.value_type).map_err(|e| model_bug(entry.resource.type_name(), e))?;
+    null_write_only(&entry.schema, &mut state);
+    keep_equal_spellings(&entry.schema, kept, &mut state);
+    Ok(state)
+}
+
+fn model_bug(type_name: &str, e: crate::framework::ModelError) -> Diagnostics {
+    Diagnostic::error(
+        "Provider returned a malformed state",
+        format!(
+            "{type_name} produced a value that does not match its schema ({e}). This is a bug \
+             in the breakglass provider; please report it."
+        ),
+    )
+    .into()
 }
 
 /// Paths of write-only attributes the configuration sets (unknown counts as set: it will be).
@@ -489,7 +602,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::framework::Attribute;
+    use crate::framework::{Applied, Attribute};
 
     /// A resource that records which lifecycle method ran and echoes back what a careless
     /// implementation might: planned values including secrets and unknowns.
@@ -528,50 +641,48 @@ mod tests {
     }
 
     #[async_trait]
-    impl Resource for Recorder {
+    impl Resource<()> for Recorder {
         fn type_name(&self) -> &'static str {
             "breakglass_vault"
         }
         fn schema(&self) -> Schema {
             vault_schema()
         }
-        async fn modify_plan(&self, _req: &PlanRequest<'_>, plan: &mut PlannedChange) {
+        async fn modify_plan(&self, _req: &PlanRequest<'_, ()>, plan: &mut PlannedChange) {
             self.record("modify_plan");
             // Careless: copies the secret from config into the plan.
             plan.planned.set("secret_wo", Value::from("leaked"));
         }
-        async fn create(&self, _: &ProviderData, config: &Value, planned: &Value) -> ApplyOutcome {
+        async fn create(&self, _: &(), req: &ApplyRequest<'_>) -> Result<Applied, Failure> {
             self.record("create");
-            let mut state = planned.clone();
+            let mut state = req.planned.clone();
             if !self.leave_unknown {
                 state.set("id", Value::from("id-1"));
             }
-            state.set("secret_wo", config.get("secret_wo"));
-            ApplyOutcome::ok(state)
+            state.set("secret_wo", req.config.get("secret_wo"));
+            if state.get("name") == Value::from("half-made") {
+                return Err(
+                    Failure::new(Diagnostic::error("boom", "failed late")).with_state(state)
+                );
+            }
+            if state.get("name") == Value::from("nothing-made") {
+                return Err(Failure::new(Diagnostic::error("boom", "failed early")));
+            }
+            Ok(Applied::new(state))
         }
-        async fn read(
-            &self,
-            _: &ProviderData,
-            state: &Value,
-        ) -> Result<Option<Value>, Diagnostics> {
+        async fn read(&self, _: &(), state: &Value) -> Result<Option<Value>, Diagnostics> {
             self.record("read");
             let mut state = state.clone();
             state.set("secret_wo", Value::from("leaked"));
             Ok(Some(state))
         }
-        async fn update(
-            &self,
-            _: &ProviderData,
-            _config: &Value,
-            _prior: &Value,
-            planned: &Value,
-        ) -> ApplyOutcome {
+        async fn update(&self, _: &(), req: &ApplyRequest<'_>) -> Result<Applied, Failure> {
             self.record("update");
-            ApplyOutcome::ok(planned.clone())
+            Ok(Applied::new(req.planned.clone()))
         }
-        async fn delete(&self, _: &ProviderData, _prior: &Value) -> Diagnostics {
+        async fn delete(&self, _: &(), _prior: &Value) -> Result<(), Failure> {
             self.record("delete");
-            Diagnostics::new()
+            Ok(())
         }
         fn upgrade_state(&self, from_version: i64, mut state: Value) -> Result<Value, Diagnostics> {
             self.record("upgrade_state");
@@ -590,25 +701,23 @@ mod tests {
 
     #[async_trait]
     impl Provider for TestProvider {
+        type Data = ();
         fn schema(&self) -> Schema {
             Schema::default()
         }
-        async fn validate_config(&self, _config: &Value) -> Diagnostics {
-            Diagnostics::new()
-        }
-        async fn configure(&self, _: &Value, _: &str) -> Result<ProviderData, Diagnostics> {
+        async fn configure(&self, _: &Value, _: &str) -> Result<(), Diagnostics> {
             self.configures.fetch_add(1, Ordering::SeqCst);
-            Ok(Arc::new(()))
+            Ok(())
         }
-        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        fn resources(&self) -> Vec<Arc<dyn Resource<()>>> {
             vec![self.vault.clone()]
         }
-        fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource<()>>> {
             Vec::new()
         }
     }
 
-    fn server_with(vault: Arc<Recorder>) -> ProviderServer {
+    fn server_with(vault: Arc<Recorder>) -> ProviderServer<()> {
         ProviderServer::new(Arc::new(TestProvider {
             vault,
             configures: AtomicUsize::new(0),
@@ -753,6 +862,31 @@ mod tests {
 
         let newer = server.upgrade_resource_state(entry, 2, stored).unwrap_err();
         assert!(newer.has_errors());
+    }
+
+    #[tokio::test]
+    async fn a_failed_create_keeps_what_the_resource_says_it_made() {
+        let server = server_with(Recorder::new());
+        server
+            .configure_provider(&Value::Object(Default::default()), "1.11.4")
+            .await;
+        let entry = server.resource("breakglass_vault").unwrap();
+        let half = vault("half-made", Value::Unknown, Value::Null);
+        let outcome = server
+            .apply_resource_change(entry, &half, &Value::Null, &half)
+            .await;
+        assert!(outcome.diagnostics.has_errors());
+        assert_eq!(
+            outcome.state,
+            vault("half-made", "id-1".into(), Value::Null)
+        );
+
+        let nothing = vault("nothing-made", Value::Unknown, Value::Null);
+        let outcome = server
+            .apply_resource_change(entry, &nothing, &Value::Null, &nothing)
+            .await;
+        assert!(outcome.diagnostics.has_errors());
+        assert_eq!(outcome.state, Value::Null);
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub mod logic;
 pub mod mtls;
 pub mod plan;
 pub mod serve;
+#[cfg(test)]
+pub mod testing;
 pub mod to_proto;
+pub mod validate;
 pub mod wire;
 
 pub use go_plugin::ShutdownSignal;

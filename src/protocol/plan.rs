@@ -12,9 +12,46 @@
 //!   Terraform ≥ 1.11 rejects a plan or state that carries one, and older versions would store
 //!   the secret in the state file.
 
-use crate::framework::{Attribute, AttributeKind, Block, NestingMode, Schema, Value};
+use crate::framework::plan_modifiers::{ModifierInput, PlanModifier};
+use crate::framework::{
+    same_value, Attribute, AttributeKind, AttributePath, Block, Equality, NestingMode, Schema,
+    Value,
+};
 
-/// The plan before the resource's own `modify_plan`: see the module docs.
+/// The framework's part of a plan, before the resource's own `modify_plan`.
+pub struct FrameworkPlan {
+    pub planned: Value,
+    pub requires_replace: Vec<AttributePath>,
+}
+
+/// terraform-plugin-framework's planning order: defaults where configuration is null, then
+/// computed-to-unknown when the resource changes, then each attribute's plan modifiers.
+pub fn framework_plan(
+    schema: &Schema,
+    config: &Value,
+    prior: &Value,
+    proposed: &Value,
+) -> FrameworkPlan {
+    let mut planned = default_plan(schema, config, prior, proposed);
+    let mut requires_replace = Vec::new();
+    if !planned.is_null() && !prior.is_null() {
+        apply_modifiers(
+            &schema.attributes,
+            &schema.blocks,
+            config,
+            prior,
+            &mut planned,
+            &AttributePath::default(),
+            &mut requires_replace,
+        );
+    }
+    FrameworkPlan {
+        planned,
+        requires_replace,
+    }
+}
+
+/// Defaults and computed-to-unknown (steps 1 and 2; see the module docs).
 pub fn default_plan(schema: &Schema, config: &Value, prior: &Value, proposed: &Value) -> Value {
     if proposed.is_null() {
         // Destroy: nothing to plan.
@@ -22,12 +59,19 @@ pub fn default_plan(schema: &Schema, config: &Value, prior: &Value, proposed: &V
     }
     let mut planned = proposed.clone();
     null_write_only(schema, &mut planned);
+    apply_defaults(&schema.attributes, &schema.blocks, config, &mut planned);
 
     // Terraform puts configured write-only values into the proposal; compare without them so a
     // configured secret alone never looks like a change.
     let mut prior_without_secrets = prior.clone();
     null_write_only(schema, &mut prior_without_secrets);
-    let changing = prior.is_null() || !same_value(&planned, &prior_without_secrets);
+    let changing = prior.is_null()
+        || !objects_equal(
+            &schema.attributes,
+            &schema.blocks,
+            &planned,
+            &prior_without_secrets,
+        );
 
     if changing {
         mark_unset_computed_unknown(&schema.attributes, &schema.blocks, config, &mut planned);
@@ -35,9 +79,242 @@ pub fn default_plan(schema: &Schema, config: &Value, prior: &Value, proposed: &V
     planned
 }
 
+/// Sets each attribute's declared default where configuration leaves it null, in nested
+/// blocks and attributes that are configured as well.
+fn apply_defaults(attributes: &[Attribute], blocks: &[Block], config: &Value, planned: &mut Value) {
+    if !matches!(planned, Value::Object(_)) {
+        return;
+    }
+    for attribute in attributes {
+        let configured = config.get(&attribute.name);
+        if configured.is_null() {
+            if let Some(default) = &attribute.default {
+                planned.set(&attribute.name, default.clone());
+            }
+            continue;
+        }
+        if let AttributeKind::Nested {
+            nesting,
+            attributes: nested,
+        } = &attribute.kind
+        {
+            if let Some(slot) = planned.get_mut(&attribute.name) {
+                for_each_configured(*nesting, &configured, slot, &mut |c, p| {
+                    apply_defaults(nested, &[], c, p)
+                });
+            }
+        }
+    }
+    for block in blocks {
+        let configured = config.get(&block.type_name);
+        if let Some(slot) = planned.get_mut(&block.type_name) {
+            for_each_configured(block.nesting, &configured, slot, &mut |c, p| {
+                apply_defaults(&block.attributes, &block.blocks, c, p)
+            });
+        }
+    }
+}
+
+/// Step 3: each attribute's modifiers, in declaration order (top level and single blocks).
+fn apply_modifiers(
+    attributes: &[Attribute],
+    blocks: &[Block],
+    config: &Value,
+    prior: &Value,
+    planned: &mut Value,
+    at: &AttributePath,
+    requires_replace: &mut Vec<AttributePath>,
+) {
+    for attribute in attributes {
+        let name = &attribute.name;
+        for modifier in &attribute.plan_modifiers {
+            let prior_value = prior.get(name);
+            let planned_value = planned.get(name);
+            let config_value = config.get(name);
+            match modifier {
+                PlanModifier::UseStateForUnknown => {
+                    if planned_value.is_unknown()
+                        && !prior_value.is_null()
+                        && !config_value.is_unknown()
+                    {
+                        planned.set(name, prior_value);
+                    }
+                }
+                PlanModifier::RequiresReplace | PlanModifier::RequiresReplaceIf { .. } => {
+                    if attribute.equality.equal(&planned_value, &prior_value) {
+                        continue;
+                    }
+                    let applies = match modifier {
+                        PlanModifier::RequiresReplaceIf { condition, .. } => {
+                            condition(&ModifierInput {
+                                prior: &prior_value,
+                                planned: &planned_value,
+                                config: &config_value,
+                            })
+                        }
+                        _ => true,
+                    };
+                    let path = at.clone().attr(name);
+                    if applies && !requires_replace.contains(&path) {
+                        requires_replace.push(path);
+                    }
+                }
+            }
+        }
+    }
+    for block in blocks {
+        if matches!(block.nesting, NestingMode::Single | NestingMode::Group) {
+            let name = &block.type_name;
+            let (config, prior) = (config.get(name), prior.get(name));
+            if let Some(slot) = planned.get_mut(name) {
+                if matches!(slot, Value::Object(_)) {
+                    let at = at.clone().attr(name);
+                    apply_modifiers(
+                        &block.attributes,
+                        &block.blocks,
+                        &config,
+                        &prior,
+                        slot,
+                        &at,
+                        requires_replace,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Equality of two objects of this schema, each attribute compared by its declared
+/// [`Equality`] (nested values with Terraform's equality).
+pub fn objects_equal(attributes: &[Attribute], blocks: &[Block], a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(_), Value::Object(_)) => {
+            attributes
+                .iter()
+                .all(|attr| attr.equality.equal(&a.get(&attr.name), &b.get(&attr.name)))
+                && blocks
+                    .iter()
+                    .all(|blk| same_value(&a.get(&blk.type_name), &b.get(&blk.type_name)))
+        }
+        _ => same_value(a, b),
+    }
+}
+
+/// What refresh and apply keep from `kept` (the prior state on refresh, the planned value on
+/// apply): configuration-only attributes and blocks whole, and — semantic equality — the
+/// `kept` spelling where `new` differs only in the way an attribute's [`Equality`] ignores
+/// (e.g. case), so the tenant reporting `BG@Contoso.com` for a configured `bg@contoso.com` is
+/// never a change.
+pub fn keep_equal_spellings(schema: &Schema, kept: &Value, new: &mut Value) {
+    keep_in_object(&schema.attributes, &schema.blocks, kept, new);
+}
+
+fn keep_in_object(attributes: &[Attribute], blocks: &[Block], kept: &Value, new: &mut Value) {
+    if !matches!(new, Value::Object(_)) || !matches!(kept, Value::Object(_)) {
+        return;
+    }
+    for attribute in attributes.iter().filter(|a| a.config_only) {
+        new.set(&attribute.name, kept.get(&attribute.name));
+    }
+    for block in blocks.iter().filter(|b| b.config_only) {
+        new.set(&block.type_name, kept.get(&block.type_name));
+    }
+    for attribute in attributes {
+        if attribute.equality == Equality::Exact {
+            continue;
+        }
+        let old = kept.get(&attribute.name);
+        let current = new.get(&attribute.name);
+        if old.is_fully_known() && old != current && attribute.equality.equal(&old, &current) {
+            new.set(&attribute.name, old);
+        }
+    }
+    for block in blocks {
+        if matches!(block.nesting, NestingMode::Single | NestingMode::Group) {
+            let old = kept.get(&block.type_name);
+            if let Some(slot) = new.get_mut(&block.type_name) {
+                keep_in_object(&block.attributes, &block.blocks, &old, slot);
+            }
+        }
+    }
+}
+
+/// Applies `f` to each (configured, planned) pair of objects a nested value holds.
+fn for_each_configured(
+    nesting: NestingMode,
+    config: &Value,
+    planned: &mut Value,
+    f: &mut dyn FnMut(&Value, &mut Value),
+) {
+    match (nesting, planned) {
+        (NestingMode::Single | NestingMode::Group, p @ Value::Object(_)) => f(config, p),
+        (NestingMode::List, Value::List(items)) => {
+            for (item, c) in items.iter_mut().zip(config.elements()) {
+                f(c, item);
+            }
+        }
+        (NestingMode::Map, Value::Map(entries)) => {
+            for (key, item) in entries.iter_mut() {
+                f(&config.get(key), item);
+            }
+        }
+        (NestingMode::Set, Value::Set(items)) => {
+            let mut unused: Vec<&Value> = config.elements().iter().collect();
+            for item in items.iter_mut() {
+                if let Some(i) = unused.iter().position(|c| configured_part_matches(c, item)) {
+                    let c = unused.remove(i);
+                    f(c, item);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Nulls every write-only attribute (at any nesting depth) of a whole-object value.
 pub fn null_write_only(schema: &Schema, value: &mut Value) {
     null_write_only_in_object(&schema.attributes, &schema.blocks, value);
+}
+
+/// Registers every string held by a sensitive or write-only attribute (at any depth) with the
+/// log redaction, so no resource has to remember to: a password that reaches the provider in
+/// config, plan or state is masked in every log line from then on.
+pub fn register_sensitive(schema: &Schema, value: &Value) {
+    fn strings(value: &Value) {
+        match value {
+            Value::String(s) => crate::logging::register_secret(s),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().for_each(strings),
+            Value::Map(m) | Value::Object(m) => m.values().for_each(strings),
+            Value::Dynamic(_, v) => strings(v),
+            _ => {}
+        }
+    }
+    fn in_object(attributes: &[Attribute], blocks: &[Block], object: &Value) {
+        for attribute in attributes {
+            let v = object.get(&attribute.name);
+            if attribute.sensitive || attribute.write_only {
+                strings(&v);
+            } else if let AttributeKind::Nested { attributes, .. } = &attribute.kind {
+                for item in nested_objects(&v) {
+                    in_object(attributes, &[], item);
+                }
+            }
+        }
+        for block in blocks {
+            for item in nested_objects(&object.get(&block.type_name)) {
+                in_object(&block.attributes, &block.blocks, item);
+            }
+        }
+    }
+    fn nested_objects(v: &Value) -> Vec<&Value> {
+        match v {
+            Value::Object(_) => vec![v],
+            Value::List(items) | Value::Set(items) => items.iter().collect(),
+            Value::Map(m) => m.values().collect(),
+            _ => Vec::new(),
+        }
+    }
+    in_object(&schema.attributes, &schema.blocks, value);
 }
 
 /// Whether the schema declares a write-only attribute anywhere.
@@ -113,7 +390,7 @@ fn mark_unset_computed_unknown(
         }
         let configured = config.get(&attribute.name);
         if configured.is_null() {
-            if attribute.computed {
+            if attribute.computed && attribute.default.is_none() {
                 planned.set(&attribute.name, Value::Unknown);
             }
             continue;
@@ -185,28 +462,6 @@ fn configured_part_matches(config: &Value, planned: &Value) -> bool {
             .iter()
             .all(|(k, v)| v.is_null() || same_value(v, &planned.get(k))),
         None => false,
-    }
-}
-
-/// Value equality as Terraform means it: set order is irrelevant, `1` equals `1.0`.
-pub fn same_value(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
-        }
-        (Value::Set(x), Value::Set(y)) => {
-            x.len() == y.len()
-                && x.iter().all(|e| y.iter().any(|f| same_value(e, f)))
-                && y.iter().all(|f| x.iter().any(|e| same_value(e, f)))
-        }
-        (Value::Map(x), Value::Map(y)) | (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
-        }
-        (Value::Dynamic(tx, x), Value::Dynamic(ty, y)) => tx == ty && same_value(x, y),
-        _ => a == b,
     }
 }
 
@@ -428,6 +683,7 @@ mod tests {
                 blocks: vec![],
                 min_items: 0,
                 max_items: 1,
+                config_only: false,
             }],
             ..Schema::default()
         };
@@ -438,22 +694,5 @@ mod tests {
         let planned = default_plan(&schema, &config, &Value::Null, &config);
         assert_eq!(planned.get("timeouts").get("effective"), Value::Unknown);
         assert_eq!(planned.get("timeouts").get("create"), Value::from("5m"));
-    }
-
-    #[test]
-    fn same_value_ignores_set_order_and_number_representation() {
-        use crate::framework::Number;
-        let a = Value::Set(vec![Value::from("x"), Value::from("y")]);
-        let b = Value::Set(vec![Value::from("y"), Value::from("x")]);
-        assert!(same_value(&a, &b));
-        assert!(same_value(
-            &Value::Number(Number::Int(1)),
-            &Value::Number(Number::Float(1.0))
-        ));
-        assert!(!same_value(&Value::from("x"), &Value::from("y")));
-        assert!(!same_value(
-            &Value::List(vec![Value::from("x"), Value::from("y")]),
-            &Value::List(vec![Value::from("y"), Value::from("x")])
-        ));
     }
 }

@@ -62,7 +62,10 @@ pub enum ServeError {
 }
 
 /// Serves `provider` until Terraform (or a signal) stops it.
-pub async fn serve(provider: Arc<dyn Provider>, mode: ServeMode) -> Result<(), ServeError> {
+pub async fn serve<D: Send + Sync + 'static>(
+    provider: Arc<dyn Provider<Data = D>>,
+    mode: ServeMode,
+) -> Result<(), ServeError> {
     let debug = matches!(mode, ServeMode::Debug);
     let (ports, client_cert_pem) = match mode {
         ServeMode::Managed(launch) => (launch.ports, launch.client_cert_pem),
@@ -98,8 +101,8 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: ServeMode) -> Result<(), S
 /// `--debug` does but without printing or signal handling: Terraform attaches through
 /// [`handshake::reattach_config`] and its Shutdown calls are ignored. This is how a provider
 /// embedded in another process (the protocol tests) is driven by a real Terraform.
-pub async fn serve_reattachable(
-    provider: Arc<dyn Provider>,
+pub async fn serve_reattachable<D: Send + Sync + 'static>(
+    provider: Arc<dyn Provider<Data = D>>,
     listener: TcpListener,
     shutdown: ShutdownSignal,
 ) -> Result<(), ServeError> {
@@ -127,13 +130,13 @@ fn plain_incoming(
 }
 
 /// Everything served on the plugin port.
-struct Services {
-    provider: Arc<dyn Provider>,
+struct Services<D> {
+    provider: Arc<dyn Provider<Data = D>>,
     shutdown: ShutdownSignal,
     honour_shutdown_rpc: bool,
 }
 
-impl Services {
+impl<D: Send + Sync + 'static> Services<D> {
     async fn run<I, IO>(self, incoming: I) -> Result<(), ServeError>
     where
         I: tokio_stream::Stream<Item = Result<IO, io::Error>>,

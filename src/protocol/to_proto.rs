@@ -23,7 +23,7 @@ pub fn server_capabilities() -> proto::ServerCapabilities {
     }
 }
 
-pub fn provider_schema(catalog: &Catalog) -> proto::get_provider_schema::Response {
+pub fn provider_schema<D>(catalog: &Catalog<D>) -> proto::get_provider_schema::Response {
     proto::get_provider_schema::Response {
         provider: Some(schema(&catalog.provider)),
         resource_schemas: catalog
@@ -41,7 +41,7 @@ pub fn provider_schema(catalog: &Catalog) -> proto::get_provider_schema::Respons
     }
 }
 
-pub fn metadata(catalog: &Catalog) -> proto::get_metadata::Response {
+pub fn metadata<D>(catalog: &Catalog<D>) -> proto::get_metadata::Response {
     proto::get_metadata::Response {
         server_capabilities: Some(server_capabilities()),
         resources: catalog
@@ -253,6 +253,7 @@ mod tests {
                 blocks: vec![],
                 min_items: 0,
                 max_items: 1,
+                config_only: false,
             }],
             deprecated: false,
         });

@@ -5,8 +5,11 @@
 //! diagnostics inside an OK response; a gRPC error status would make Terraform report a broken
 //! plugin instead of pointing at the configuration.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
+use futures::FutureExt;
 use tonic::{Request, Response, Status};
 
 use crate::framework::{Diagnostic, Diagnostics, Provider, Type, Value};
@@ -15,14 +18,14 @@ use crate::protocol::proto::tfplugin6 as proto;
 use crate::protocol::proto::tfplugin6::provider_server::Provider as ProviderRpc;
 use crate::protocol::{from_proto, to_proto};
 
-pub struct ProviderService {
-    server: ProviderServer,
+pub struct ProviderService<D> {
+    server: ProviderServer<D>,
     /// Built on first request; identical for the life of the process.
     schema: OnceLock<proto::get_provider_schema::Response>,
 }
 
-impl ProviderService {
-    pub fn new(provider: Arc<dyn Provider>) -> Self {
+impl<D: Send + Sync + 'static> ProviderService<D> {
+    pub fn new(provider: Arc<dyn Provider<Data = D>>) -> Self {
         ProviderService {
             server: ProviderServer::new(provider),
             schema: OnceLock::new(),
@@ -74,6 +77,31 @@ fn answer<T: CarriesDiagnostics>(result: Result<T, Diagnostics>) -> Reply<T> {
     })))
 }
 
+/// Runs one RPC's work so that a panic inside it (a bug: no input should reach one) still
+/// comes back to Terraform as an error diagnostic, and the process keeps serving the next RPC.
+async fn guarded<T: CarriesDiagnostics>(
+    rpc: &'static str,
+    work: impl Future<Output = Result<T, Diagnostics>>,
+) -> Reply<T> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => answer(result),
+        Err(_) => {
+            // The panic message itself went to stderr through the panic hook; it may quote
+            // input, so it is not repeated in the diagnostic.
+            tracing::error!(rpc, "a provider bug panicked while handling the request");
+            answer(Err(Diagnostic::error(
+                "Provider bug",
+                format!(
+                    "The breakglass provider hit an internal error while handling {rpc} and \
+                     stopped that request without changing anything further. Please report \
+                     it, with the Terraform version and the command you ran."
+                ),
+            )
+            .into()))
+        }
+    }
+}
+
 fn unsupported(feature: &str) -> Diagnostics {
     Diagnostic::error(
         format!("{feature} not supported"),
@@ -99,7 +127,7 @@ fn encode_into(
     }
 }
 
-impl ProviderService {
+impl<D: Send + Sync + 'static> ProviderService<D> {
     async fn validate_provider_config(
         &self,
         request: proto::validate_provider_config::Request,
@@ -313,7 +341,7 @@ impl ProviderService {
 }
 
 #[tonic::async_trait]
-impl ProviderRpc for ProviderService {
+impl<D: Send + Sync + 'static> ProviderRpc for ProviderService<D> {
     async fn get_metadata(
         &self,
         _request: Request<proto::get_metadata::Request>,
@@ -343,21 +371,33 @@ impl ProviderRpc for ProviderService {
         &self,
         request: Request<proto::validate_provider_config::Request>,
     ) -> Reply<proto::validate_provider_config::Response> {
-        answer(ProviderService::validate_provider_config(self, request.into_inner()).await)
+        guarded(
+            "validate_provider_config",
+            Self::validate_provider_config(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn validate_resource_config(
         &self,
         request: Request<proto::validate_resource_config::Request>,
     ) -> Reply<proto::validate_resource_config::Response> {
-        answer(ProviderService::validate_resource_config(self, request.into_inner()).await)
+        guarded(
+            "validate_resource_config",
+            Self::validate_resource_config(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn validate_data_resource_config(
         &self,
         request: Request<proto::validate_data_resource_config::Request>,
     ) -> Reply<proto::validate_data_resource_config::Response> {
-        answer(ProviderService::validate_data_resource_config(self, request.into_inner()).await)
+        guarded(
+            "validate_data_resource_config",
+            Self::validate_data_resource_config(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn validate_ephemeral_resource_config(
@@ -371,7 +411,11 @@ impl ProviderRpc for ProviderService {
         &self,
         request: Request<proto::upgrade_resource_state::Request>,
     ) -> Reply<proto::upgrade_resource_state::Response> {
-        answer(ProviderService::upgrade_resource_state(self, request.into_inner()).await)
+        guarded(
+            "upgrade_resource_state",
+            Self::upgrade_resource_state(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn upgrade_resource_identity(
@@ -392,42 +436,66 @@ impl ProviderRpc for ProviderService {
         &self,
         request: Request<proto::configure_provider::Request>,
     ) -> Reply<proto::configure_provider::Response> {
-        answer(ProviderService::configure_provider(self, request.into_inner()).await)
+        guarded(
+            "configure_provider",
+            Self::configure_provider(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn read_resource(
         &self,
         request: Request<proto::read_resource::Request>,
     ) -> Reply<proto::read_resource::Response> {
-        answer(ProviderService::read_resource(self, request.into_inner()).await)
+        guarded(
+            "read_resource",
+            Self::read_resource(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn plan_resource_change(
         &self,
         request: Request<proto::plan_resource_change::Request>,
     ) -> Reply<proto::plan_resource_change::Response> {
-        answer(ProviderService::plan_resource_change(self, request.into_inner()).await)
+        guarded(
+            "plan_resource_change",
+            Self::plan_resource_change(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn apply_resource_change(
         &self,
         request: Request<proto::apply_resource_change::Request>,
     ) -> Reply<proto::apply_resource_change::Response> {
-        answer(ProviderService::apply_resource_change(self, request.into_inner()).await)
+        guarded(
+            "apply_resource_change",
+            Self::apply_resource_change(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn import_resource_state(
         &self,
         request: Request<proto::import_resource_state::Request>,
     ) -> Reply<proto::import_resource_state::Response> {
-        answer(ProviderService::import_resource_state(self, request.into_inner()).await)
+        guarded(
+            "import_resource_state",
+            Self::import_resource_state(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn read_data_source(
         &self,
         request: Request<proto::read_data_source::Request>,
     ) -> Reply<proto::read_data_source::Response> {
-        answer(ProviderService::read_data_source(self, request.into_inner()).await)
+        guarded(
+            "read_data_source",
+            Self::read_data_source(self, request.into_inner()),
+        )
+        .await
     }
 
     async fn open_ephemeral_resource(
@@ -496,7 +564,7 @@ mod tests {
 
     use super::*;
     use crate::framework::{
-        ApplyOutcome, Attribute, DataSource, ProviderData, Resource, Schema, Type, Value,
+        Applied, ApplyRequest, Attribute, DataSource, Failure, Resource, Schema, Type, Value,
     };
     use crate::protocol::codec;
 
@@ -521,36 +589,36 @@ mod tests {
     }
 
     #[async_trait]
-    impl Resource for Page {
+    impl Resource<()> for Page {
         fn type_name(&self) -> &'static str {
             "breakglass_page"
         }
         fn schema(&self) -> Schema {
             page_schema()
         }
-        async fn create(&self, _: &ProviderData, config: &Value, planned: &Value) -> ApplyOutcome {
-            *self.seen_config.lock().unwrap() = Some(config.clone());
-            let mut state = planned.clone();
+        async fn create(&self, _: &(), req: &ApplyRequest<'_>) -> Result<Applied, Failure> {
+            *self.seen_config.lock().unwrap() = Some(req.config.clone());
+            if req.planned.get("title") == Value::from("panic") {
+                panic!("a bug reached by input");
+            }
+            let mut state = req.planned.clone();
             state.set("id", "p-1".into());
-            ApplyOutcome::ok(state)
+            Ok(Applied::new(state))
         }
-        async fn read(
-            &self,
-            _: &ProviderData,
-            state: &Value,
-        ) -> Result<Option<Value>, Diagnostics> {
+        async fn read(&self, _: &(), state: &Value) -> Result<Option<Value>, Diagnostics> {
             Ok(Some(state.clone()))
         }
-        async fn update(&self, _: &ProviderData, _: &Value, _: &Value, p: &Value) -> ApplyOutcome {
-            ApplyOutcome::ok(p.clone())
+        async fn update(&self, _: &(), req: &ApplyRequest<'_>) -> Result<Applied, Failure> {
+            Ok(Applied::new(req.planned.clone()))
         }
-        async fn delete(&self, _: &ProviderData, _: &Value) -> Diagnostics {
-            Diagnostics::new()
+        async fn delete(&self, _: &(), _: &Value) -> Result<(), Failure> {
+            Ok(())
         }
     }
 
     #[async_trait]
     impl Provider for Notebook {
+        type Data = ();
         fn schema(&self) -> Schema {
             Schema {
                 attributes: vec![Attribute::optional("owner", Type::String, "Owner.")],
@@ -566,20 +634,20 @@ mod tests {
                 Diagnostics::new()
             }
         }
-        async fn configure(&self, _: &Value, _: &str) -> Result<ProviderData, Diagnostics> {
-            Ok(Arc::new(()))
+        async fn configure(&self, _: &Value, _: &str) -> Result<(), Diagnostics> {
+            Ok(())
         }
-        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        fn resources(&self) -> Vec<Arc<dyn Resource<()>>> {
             vec![Arc::new(Page {
                 seen_config: self.seen_config.clone(),
             })]
         }
-        fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource<()>>> {
             Vec::new()
         }
     }
 
-    fn service() -> (ProviderService, Arc<Mutex<Option<Value>>>) {
+    fn service() -> (ProviderService<()>, Arc<Mutex<Option<Value>>>) {
         let seen = Arc::new(Mutex::new(None));
         let service = ProviderService::new(Arc::new(Notebook {
             seen_config: seen.clone(),
@@ -722,6 +790,51 @@ mod tests {
                 .into_inner();
         assert_eq!(metadata.resources[0].type_name, "breakglass_page");
         assert!(metadata.ephemeral_resources.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_one_rpc_is_a_diagnostic_and_the_next_rpc_is_served() {
+        let (service, _) = service();
+        let ty = page_schema().value_type();
+        ProviderRpc::configure_provider(
+            &service,
+            Request::new(proto::configure_provider::Request {
+                terraform_version: "1.11.4".into(),
+                config: msgpack(
+                    &Value::object([("owner", Value::Null)]),
+                    &Type::Object([("owner".to_owned(), Type::String)].into()),
+                ),
+                client_capabilities: None,
+            }),
+        )
+        .await
+        .unwrap();
+        let planned = Value::object([
+            ("title", Value::from("panic")),
+            ("id", Value::Unknown),
+            ("ink_wo", Value::Null),
+        ]);
+        let request = || {
+            Request::new(proto::apply_resource_change::Request {
+                type_name: "breakglass_page".into(),
+                prior_state: msgpack(&Value::Null, &ty),
+                planned_state: msgpack(&planned, &ty),
+                config: msgpack(&planned, &ty),
+                ..Default::default()
+            })
+        };
+        let answer = ProviderRpc::apply_resource_change(&service, request())
+            .await
+            .expect("gRPC status stays OK")
+            .into_inner();
+        assert_eq!(answer.diagnostics.len(), 1);
+        assert_eq!(answer.diagnostics[0].summary, "Provider bug");
+        // The same service answers the next request normally.
+        let schema = ProviderRpc::get_provider_schema(&service, Request::new(Default::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(schema.resource_schemas.contains_key("breakglass_page"));
     }
 
     #[tokio::test]

@@ -1,23 +1,14 @@
-//! Format checks shared by `validate_config` (config values, at validate time) and `configure`
-//! (values that may have come from the environment). Each returns the reason a value is wrong,
-//! phrased to follow "`name` …"; none of them ever echoes a sensitive value.
+//! The provider block's format rules. `settings::Rule` attaches each to its attribute as a
+//! validator (config values, at validate time), and `configure` applies the same function to
+//! values that came from the environment. Each returns the reason a value is wrong, phrased to
+//! follow "`name` …"; none of them ever echoes a sensitive value.
 
 use std::net::IpAddr;
 
 use base64::Engine;
 use url::{Host, Url};
 
-/// A directory object / tenant / subscription id: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`
-/// (hexadecimal, either case, no braces). The one GUID rule of the provider.
-pub fn is_guid(value: &str) -> bool {
-    let groups: Vec<&str> = value.split('-').collect();
-    let lengths = [8, 4, 4, 4, 12];
-    groups.len() == lengths.len()
-        && groups
-            .iter()
-            .zip(lengths)
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
+pub use crate::framework::validators::is_guid;
 
 /// [`is_guid`] as a validation reason.
 pub fn guid(value: &str) -> Result<(), String> {

@@ -6,7 +6,6 @@
 //! - `cloud`: the public / usgovernment / china endpoint and scope tables.
 
 pub(crate) mod checks;
-pub mod cloud;
 pub mod config;
 pub mod settings;
 mod validate;
@@ -18,12 +17,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::azure::{AzureClients, ClientSetupError};
 use crate::framework::{
-    Attribute, DataSource, Diagnostics, Provider, ProviderData, Resource, Schema, Type, Value,
+    Attribute, DataSource, Diagnostic, Diagnostics, Provider, Resource, Schema, Type, Value,
 };
 
-pub use cloud::{CloudEndpoints, CloudEnvironment};
-pub use config::{AuthMethod, CertificateSource, OidcTokenSource, ProviderConfig, Secret};
+pub use crate::azure::cloud::{self as cloud, CloudEndpoints, CloudEnvironment};
+pub use crate::azure::config::{
+    AuthMethod, CertificateSource, OidcTokenSource, ProviderConfig, Secret,
+};
 
 /// Reads one environment variable.
 pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -52,6 +54,8 @@ impl Default for BreakglassProvider {
 
 #[async_trait]
 impl Provider for BreakglassProvider {
+    type Data = AzureClients;
+
     fn schema(&self) -> Schema {
         let attributes = settings::ALL
             .iter()
@@ -60,7 +64,8 @@ impl Provider for BreakglassProvider {
                     settings::SettingKind::String => Type::String,
                     settings::SettingKind::Bool => Type::Bool,
                 };
-                let attr = Attribute::optional(s.name, ty, &s.full_description());
+                let mut attr = Attribute::optional(s.name, ty, &s.full_description());
+                attr.validators = s.validators();
                 if s.sensitive {
                     attr.sensitive()
                 } else {
@@ -87,7 +92,7 @@ impl Provider for BreakglassProvider {
         &self,
         config: &Value,
         terraform_version: &str,
-    ) -> Result<ProviderData, Diagnostics> {
+    ) -> Result<AzureClients, Diagnostics> {
         let sources = settings::Sources {
             config,
             env: &*self.env,
@@ -95,7 +100,12 @@ impl Provider for BreakglassProvider {
         let resolved = config::resolve(&sources, terraform_version)?;
         // Secrets print as [redacted] through `Secret`'s Debug.
         tracing::debug!(config = ?resolved, "resolved provider configuration");
-        let clients = crate::azure::AzureClients::from_config(resolved, &*self.env)?;
+        let clients = AzureClients::from_config(resolved, &*self.env).map_err(|e| match e {
+            ClientSetupError::Credentials(e) => Diagnostics::from(Diagnostic::from(e)),
+            ClientSetupError::Http(why) => {
+                Diagnostic::error("Could not set up the HTTP client", why).into()
+            }
+        })?;
         let configured = &clients.config;
         tracing::info!(
             environment = %configured.environment,
@@ -104,14 +114,14 @@ impl Provider for BreakglassProvider {
             graph_endpoint = %configured.cloud.graph,
             "provider configured"
         );
-        Ok(Arc::new(clients))
+        Ok(clients)
     }
 
-    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+    fn resources(&self) -> Vec<Arc<dyn Resource<AzureClients>>> {
         crate::resources::all()
     }
 
-    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<AzureClients>>> {
         vec![Arc::new(
             crate::data_sources::client_config::ClientConfigDataSource,
         )]

@@ -7,7 +7,10 @@
 //! those providers configures this one too; endpoint overrides have our own `BREAKGLASS_` names
 //! because azurerm has no equivalent.
 
+use crate::azure::cloud::CloudEnvironment;
+use crate::framework::validators::{conflicts_with, string_rule, Validator};
 use crate::framework::{AttributePath, Diagnostic, Value};
+use crate::provider::checks::{self, PlainHttp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingKind {
@@ -24,6 +27,50 @@ pub struct Setting {
     pub env: &'static [&'static str],
     /// Markdown; the schema appends the environment variable sentence.
     pub description: &'static str,
+    /// The format rule, checked as a validator on the attribute at `terraform validate` and
+    /// on an environment value when `configure` resolves it.
+    pub rule: Rule,
+    /// Attributes that may not be set together with this one in the block.
+    pub conflicts: &'static [&'static str],
+}
+
+/// The format rules of `provider/checks.rs`, one per setting that has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    None,
+    Guid,
+    Endpoint(PlainHttp),
+    InlineCertificate,
+    Environment,
+}
+
+impl Rule {
+    /// Why `value` is wrong, phrased to follow the setting's name.
+    pub fn check(self, value: &str) -> Result<(), String> {
+        match self {
+            Rule::None => Ok(()),
+            Rule::Guid => checks::guid(value),
+            Rule::Endpoint(plain_http) => checks::endpoint(value, plain_http).map(|_| ()),
+            Rule::InlineCertificate => checks::inline_certificate(value),
+            Rule::Environment => match CloudEnvironment::parse(value) {
+                Some(_) => Ok(()),
+                None => Err(format!(
+                    "is {value:?}; valid values are {}",
+                    CloudEnvironment::valid_names()
+                )),
+            },
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Rule::None => "",
+            Rule::Guid => "must be a GUID",
+            Rule::Endpoint(_) => "must be an absolute `https://` URL (`http://` for loopback)",
+            Rule::InlineCertificate => "must be PEM text or a base64-encoded PKCS#12 bundle",
+            Rule::Environment => "must be `public`, `usgovernment` or `china`",
+        }
+    }
 }
 
 impl Setting {
@@ -62,6 +109,29 @@ impl Setting {
     pub fn path(&self) -> AttributePath {
         AttributePath::root(self.name)
     }
+
+    /// The validators the schema attaches to this setting's attribute.
+    pub fn validators(&'static self) -> Vec<Validator> {
+        let mut validators = Vec::new();
+        if self.rule != Rule::None {
+            let rule = self.rule;
+            let summary = match rule {
+                Rule::Environment => "Unknown Azure environment".to_owned(),
+                _ => format!("Invalid `{}`", self.name),
+            };
+            validators.push(string_rule(
+                rule.description(),
+                &summary,
+                move |value, _| rule.check(value),
+            ));
+        }
+        if !self.conflicts.is_empty() {
+            validators.push(
+                conflicts_with(self.conflicts).summary("Conflicting client certificate settings"),
+            );
+        }
+        validators
+    }
 }
 
 pub const TENANT_ID: &Setting = &Setting {
@@ -72,6 +142,8 @@ pub const TENANT_ID: &Setting = &Setting {
     description:
         "The Microsoft Entra tenant (directory) ID, a GUID, that holds the emergency-access \
         accounts. Required for client secret, client certificate and OIDC authentication.",
+    rule: Rule::Guid,
+    conflicts: &[],
 };
 
 pub const CLIENT_ID: &Setting = &Setting {
@@ -81,6 +153,8 @@ pub const CLIENT_ID: &Setting = &Setting {
     env: &["ARM_CLIENT_ID"],
     description: "The application (client) ID, a GUID, of the app registration or user-assigned \
         managed identity the provider signs in as.",
+    rule: Rule::Guid,
+    conflicts: &[],
 };
 
 pub const CLIENT_SECRET: &Setting = &Setting {
@@ -91,6 +165,8 @@ pub const CLIENT_SECRET: &Setting = &Setting {
     description:
         "A client secret of the app registration. Selects client secret authentication. \
         Prefer a certificate, OIDC or a managed identity for a tenant's most privileged automation.",
+    rule: Rule::None,
+    conflicts: &[],
 };
 
 pub const CLIENT_CERTIFICATE: &Setting = &Setting {
@@ -101,6 +177,8 @@ pub const CLIENT_CERTIFICATE: &Setting = &Setting {
     description: "The client certificate and its private key, as a base64-encoded PKCS#12 bundle \
         or as PEM text. Selects client certificate authentication. Conflicts with \
         `client_certificate_path`.",
+    rule: Rule::InlineCertificate,
+    conflicts: &[],
 };
 
 pub const CLIENT_CERTIFICATE_PATH: &Setting = &Setting {
@@ -112,6 +190,8 @@ pub const CLIENT_CERTIFICATE_PATH: &Setting = &Setting {
         "Path to a PKCS#12 (`.pfx`/`.p12`) or PEM file holding the client certificate and \
         its private key. Selects client certificate authentication. Conflicts with \
         `client_certificate`.",
+    rule: Rule::None,
+    conflicts: &["client_certificate"],
 };
 
 pub const CLIENT_CERTIFICATE_PASSWORD: &Setting = &Setting {
@@ -120,6 +200,8 @@ pub const CLIENT_CERTIFICATE_PASSWORD: &Setting = &Setting {
     sensitive: true,
     env: &["ARM_CLIENT_CERTIFICATE_PASSWORD"],
     description: "The password protecting the client certificate bundle, if it has one.",
+    rule: Rule::None,
+    conflicts: &[],
 };
 
 pub const USE_OIDC: &Setting = &Setting {
@@ -131,6 +213,8 @@ pub const USE_OIDC: &Setting = &Setting {
         federation), exchanged for an Entra token as a client assertion. The token comes from \
         `oidc_token`, the file named by `ARM_OIDC_TOKEN_FILE_PATH`, or is requested from \
         `oidc_request_url` with `oidc_request_token` (GitHub Actions).",
+    rule: Rule::None,
+    conflicts: &[],
 };
 
 pub const OIDC_TOKEN: &Setting = &Setting {
@@ -141,6 +225,8 @@ pub const OIDC_TOKEN: &Setting = &Setting {
     description: "The OIDC ID token to exchange, for CI systems that hand it over directly. If \
         neither this nor `ARM_OIDC_TOKEN` is set, the file named by `ARM_OIDC_TOKEN_FILE_PATH` is \
         read instead (re-read on every sign-in, since projected tokens rotate).",
+    rule: Rule::None,
+    conflicts: &[],
 };
 
 pub const OIDC_REQUEST_URL: &Setting = &Setting {
@@ -150,6 +236,8 @@ pub const OIDC_REQUEST_URL: &Setting = &Setting {
     env: &["ARM_OIDC_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_URL"],
     description: "The URL to request an OIDC token from (GitHub Actions sets it for jobs with \
         `id-token: write`). Must be `https://` unless it is a loopback address.",
+    rule: Rule::Endpoint(PlainHttp::Loopback),
+    conflicts: &[],
 };
 
 pub const OIDC_REQUEST_TOKEN: &Setting = &Setting {
@@ -158,6 +246,8 @@ pub const OIDC_REQUEST_TOKEN: &Setting = &Setting {
     sensitive: true,
     env: &["ARM_OIDC_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"],
     description: "The bearer token that authorises the request to `oidc_request_url`.",
+    rule: Rule::None,
+    conflicts: &[],
 };
 
 pub const USE_MSI: &Setting = &Setting {
@@ -168,6 +258,8 @@ pub const USE_MSI: &Setting = &Setting {
     description:
         "Authenticate as the Azure managed identity of the machine running Terraform. Set \
         `client_id` to pick a user-assigned identity; leave it unset for the system-assigned one.",
+    rule: Rule::None,
+    conflicts: &[],
 };
 
 pub const MSI_ENDPOINT: &Setting = &Setting {
@@ -178,6 +270,8 @@ pub const MSI_ENDPOINT: &Setting = &Setting {
     description: "The managed identity token endpoint, when it is not the instance metadata \
         service's default. Plain `http://` is accepted only for loopback and link-local hosts, \
         where Azure serves it.",
+    rule: Rule::Endpoint(PlainHttp::LoopbackOrLinkLocal),
+    conflicts: &[],
 };
 
 pub const USE_CLI: &Setting = &Setting {
@@ -187,6 +281,8 @@ pub const USE_CLI: &Setting = &Setting {
     env: &["ARM_USE_CLI"],
     description: "Authenticate with the account signed in to the Azure CLI (`az login`). This is \
         the fallback when no other method is configured; set it to `false` to forbid that.",
+    rule: Rule::None,
+    conflicts: &[],
 };
 
 pub const ENVIRONMENT: &Setting = &Setting {
@@ -196,6 +292,8 @@ pub const ENVIRONMENT: &Setting = &Setting {
     env: &["ARM_ENVIRONMENT"],
     description: "The Azure cloud: `public` (default), `usgovernment` or `china`. Chooses the \
         sign-in, Microsoft Graph and Azure Resource Manager endpoints and token scopes.",
+    rule: Rule::Environment,
+    conflicts: &[],
 };
 
 pub const SUBSCRIPTION_ID: &Setting = &Setting {
@@ -205,6 +303,8 @@ pub const SUBSCRIPTION_ID: &Setting = &Setting {
     env: &["ARM_SUBSCRIPTION_ID"],
     description: "The Azure subscription ID, a GUID, holding the monitoring resources (Log \
         Analytics alert rules, action groups) of the break-glass sign-in alerts.",
+    rule: Rule::Guid,
+    conflicts: &[],
 };
 
 pub const LOGIN_ENDPOINT: &Setting = &Setting {
@@ -215,6 +315,8 @@ pub const LOGIN_ENDPOINT: &Setting = &Setting {
     description: "Overrides the Microsoft Entra sign-in endpoint of the chosen `environment` (for \
         private clouds or the emulated tenant). Token scopes stay those of `environment`. Must be \
         an absolute `https://` URL; `http://` only for loopback hosts.",
+    rule: Rule::Endpoint(PlainHttp::Loopback),
+    conflicts: &[],
 };
 
 pub const GRAPH_ENDPOINT: &Setting = &Setting {
@@ -225,6 +327,8 @@ pub const GRAPH_ENDPOINT: &Setting = &Setting {
     description: "Overrides the Microsoft Graph endpoint of the chosen `environment` (without the \
         `/v1.0` suffix). Token scopes stay those of `environment`. Must be an absolute `https://` \
         URL; `http://` only for loopback hosts.",
+    rule: Rule::Endpoint(PlainHttp::Loopback),
+    conflicts: &[],
 };
 
 pub const RESOURCE_MANAGER_ENDPOINT: &Setting = &Setting {
@@ -236,6 +340,8 @@ pub const RESOURCE_MANAGER_ENDPOINT: &Setting = &Setting {
         "Overrides the Azure Resource Manager endpoint of the chosen `environment`. Token \
         scopes stay those of `environment`. Must be an absolute `https://` URL; `http://` only for \
         loopback hosts.",
+    rule: Rule::Endpoint(PlainHttp::Loopback),
+    conflicts: &[],
 };
 
 /// Every setting, in the order the schema lists them.

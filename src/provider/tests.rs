@@ -373,8 +373,13 @@ fn unknown_values_cannot_configure_the_provider() {
 
 // --- validate ---------------------------------------------------------------------------------
 
+/// What `terraform validate` reports for the block: the declared validators, then the
+/// provider's own cross-attribute rule.
 fn validate(config: &Value) -> Diagnostics {
-    super::validate::validate(config)
+    let schema = BreakglassProvider::new().schema();
+    let mut diagnostics = crate::protocol::validate::declared_validators(&schema, config);
+    diagnostics.extend(super::validate::validate(config));
+    diagnostics
 }
 
 #[test]
@@ -539,14 +544,16 @@ async fn configure_returns_the_config_as_provider_data() {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_owned())
     }));
-    let data = provider.configure(&block(&[]), "1.5.7").await.unwrap();
-    let c = ProviderConfig::from_data(&data).expect("a ProviderConfig");
+    let clients = provider.configure(&block(&[]), "1.5.7").await.unwrap();
+    let c: &ProviderConfig = &clients.config;
     assert_eq!(c.tenant_id.as_deref(), Some(TENANT));
     assert!(c.user_agent().ends_with("terraform/1.5.7"));
 
-    let diags = provider
+    let Err(diags) = provider
         .configure(&block(&[("tenant_id", "nope".into())]), "1.5.7")
         .await
-        .expect_err("invalid tenant id is an error");
+    else {
+        panic!("invalid tenant id is an error");
+    };
     error_at(&diags, "tenant_id");
 }

@@ -1,20 +1,22 @@
-//! Resources: one file each, every file in the same order — type + schema (descriptions are the
-//! docs), validate, plan, create, read, update, delete, import.
+//! Resources: one file (or folder) each, every one in the same order — type + schema
+//! (descriptions are the docs), validate, plan, create, read, update, delete, import.
+//! `shared` holds what all of them need the same way.
 
 pub mod account;
 pub mod ca_exclusion;
 pub mod role_assignment;
-mod shared;
+pub(crate) mod shared;
 
 use std::sync::Arc;
 
-use crate::framework::Resource;
+use crate::azure::AzureClients;
+use crate::framework::{typed, Resource};
 
 /// Every resource the provider serves.
-pub fn all() -> Vec<Arc<dyn Resource>> {
+pub fn all() -> Vec<Arc<dyn Resource<AzureClients>>> {
     vec![
-        Arc::new(account::AccountResource),
-        Arc::new(ca_exclusion::CaExclusionResource),
-        Arc::new(role_assignment::RoleAssignmentResource),
+        typed(account::AccountResource),
+        typed(ca_exclusion::CaExclusionResource),
+        typed(role_assignment::RoleAssignmentResource),
     ]
 }

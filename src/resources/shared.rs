@@ -1,31 +1,48 @@
-//! Pieces every resource needs the same way: the GUID rule and per-operation deadlines from a
-//! `timeouts` block.
+//! What every resource and data source needs the same way: Azure errors as diagnostics, and
+//! deadlines from a `timeouts` block.
+//!
+//! The client layer (`src/azure`) knows nothing of Terraform; the conversion of its typed
+//! errors into diagnostics lives here, on the Terraform side of the boundary.
 
-use std::time::Duration;
+use crate::azure::{AzureError, Deadline};
+use crate::framework::{
+    Diagnostic, Diagnostics, Failure, Operation, Tf, TimeoutDefaults, Timeouts,
+};
 
-use crate::azure::Deadline;
-use crate::framework::{AttributePath, Diagnostic, Diagnostics, Value};
-
-pub use crate::provider::checks::is_guid;
-
-/// The deadline for `operation` ("create", "read", "update", "delete") from the `timeouts` block
-/// of `value` (a config, plan or state), or `default` when unset. A malformed duration is an
-/// error on `timeouts.<operation>`.
-pub fn deadline(value: &Value, operation: &str, default: Duration) -> Result<Deadline, Diagnostic> {
-    Deadline::from_timeouts(&value.get("timeouts"), operation, default).map_err(|why| {
-        Diagnostic::error("Invalid timeout", why)
-            .at(AttributePath::root("timeouts").attr(operation))
-    })
+impl From<AzureError> for Diagnostic {
+    fn from(e: AzureError) -> Self {
+        let summary = match &e {
+            AzureError::Auth(_) => "Authentication failed",
+            AzureError::Api(a) if a.status == 403 => "Permission denied by the tenant",
+            AzureError::Api(a) if a.status == 404 => "Object not found",
+            AzureError::Api(_) => "Request rejected by the tenant",
+            AzureError::Transport { .. } => "Network error",
+            AzureError::Deadline { .. } => "Timed out",
+            AzureError::InvalidResponse { .. } => "Unexpected response",
+        };
+        Diagnostic::error(summary, e.to_string())
+    }
 }
 
-/// Validate-time check of every duration in a `timeouts` block, each error on
-/// `timeouts.<operation>` (the same rule `deadline` applies at apply time).
-pub fn validate_timeouts(config: &Value) -> Diagnostics {
-    let mut diagnostics = Diagnostics::new();
-    for operation in ["create", "read", "update", "delete"] {
-        if let Err(error) = deadline(config, operation, Duration::ZERO) {
-            diagnostics.push(error);
-        }
+impl From<AzureError> for Diagnostics {
+    fn from(e: AzureError) -> Self {
+        Diagnostic::from(e).into()
     }
-    diagnostics
+}
+
+impl From<AzureError> for Failure {
+    fn from(e: AzureError) -> Self {
+        Failure::new(Diagnostic::from(e))
+    }
+}
+
+/// The deadline for `operation` from a decoded `timeouts` block, or the resource's default.
+pub fn deadline(
+    defaults: &TimeoutDefaults,
+    timeouts: &Tf<Timeouts>,
+    operation: Operation,
+) -> Result<Deadline, Diagnostic> {
+    defaults
+        .duration(timeouts.get(), operation)
+        .map(Deadline::after)
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use breakglass::azure::AzureClients;
 use breakglass::framework::{DataSource, Provider, Value};
 use breakglass::provider::BreakglassProvider;
 
@@ -25,7 +26,7 @@ fn empty_block(provider: &BreakglassProvider) -> Value {
     )
 }
 
-fn client_config(provider: &BreakglassProvider) -> Arc<dyn DataSource> {
+fn client_config(provider: &BreakglassProvider) -> Arc<dyn DataSource<AzureClients>> {
     provider
         .data_sources()
         .into_iter()

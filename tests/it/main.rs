@@ -3,6 +3,7 @@
 
 mod azure_arm;
 mod azure_auth;
+mod azure_directory_objects;
 mod azure_http;
 mod azure_redact;
 mod azure_support;

@@ -427,8 +427,8 @@ mod notebook {
 
     use async_trait::async_trait;
     use breakglass::framework::{
-        ApplyOutcome, Attribute, AttributePath, DataSource, Diagnostic, Diagnostics,
-        ImportedResource, NestingMode, Number, PlanRequest, PlannedChange, Provider, ProviderData,
+        Applied, ApplyRequest, Attribute, AttributePath, DataSource, Diagnostic, Diagnostics,
+        Failure, ImportedResource, NestingMode, Number, PlanRequest, PlannedChange, Provider,
         Resource, Schema, Type, Value,
     };
 
@@ -446,30 +446,23 @@ mod notebook {
 
     #[async_trait]
     impl Provider for NotebookProvider {
+        type Data = Arc<Shelf>;
         fn schema(&self) -> Schema {
             Schema::default()
         }
-        async fn validate_config(&self, _config: &Value) -> Diagnostics {
-            Diagnostics::new()
-        }
-        async fn configure(&self, _: &Value, _: &str) -> Result<ProviderData, Diagnostics> {
+        async fn configure(&self, _: &Value, _: &str) -> Result<Arc<Shelf>, Diagnostics> {
             Ok(self.shelf.clone())
         }
-        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        fn resources(&self) -> Vec<Arc<dyn Resource<Arc<Shelf>>>> {
             vec![Arc::new(Note)]
         }
-        fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource<Arc<Shelf>>>> {
             Vec::new()
         }
     }
 
     /// `breakglass_note`: schema version 1 renamed version 0's `title` to `name`.
     struct Note;
-
-    fn shelf(data: &ProviderData) -> &Shelf {
-        data.downcast_ref::<Shelf>()
-            .expect("configured with a Shelf")
-    }
 
     /// Fills what the "remote API" decides: owner kinds.
     fn settle_owners(state: &mut Value) {
@@ -481,7 +474,7 @@ mod notebook {
     }
 
     #[async_trait]
-    impl Resource for Note {
+    impl Resource<Arc<Shelf>> for Note {
         fn type_name(&self) -> &'static str {
             "breakglass_note"
         }
@@ -514,7 +507,7 @@ mod notebook {
             }
         }
 
-        async fn modify_plan(&self, req: &PlanRequest<'_>, plan: &mut PlannedChange) {
+        async fn modify_plan(&self, req: &PlanRequest<'_, Arc<Shelf>>, plan: &mut PlannedChange) {
             if req.prior.is_null() || req.proposed.is_null() {
                 return;
             }
@@ -529,11 +522,10 @@ mod notebook {
 
         async fn create(
             &self,
-            data: &ProviderData,
-            config: &Value,
-            planned: &Value,
-        ) -> ApplyOutcome {
-            let shelf = shelf(data);
+            shelf: &Arc<Shelf>,
+            req: &ApplyRequest<'_>,
+        ) -> Result<Applied, Failure> {
+            let (config, planned) = (req.config, req.planned);
             if let Some(secret) = config.get("secret_wo").as_str() {
                 shelf
                     .secrets_received
@@ -549,27 +541,25 @@ mod notebook {
             state.set("secret_wo", config.get("secret_wo"));
             settle_owners(&mut state);
             shelf.notes.lock().unwrap().insert(id, state.clone());
-            ApplyOutcome::ok(state)
+            Ok(Applied::new(state))
         }
 
         async fn read(
             &self,
-            data: &ProviderData,
+            shelf: &Arc<Shelf>,
             state: &Value,
         ) -> Result<Option<Value>, Diagnostics> {
             let id = state.get("id");
             let id = id.as_str().unwrap_or_default();
-            Ok(shelf(data).notes.lock().unwrap().get(id).cloned())
+            Ok(shelf.notes.lock().unwrap().get(id).cloned())
         }
 
         async fn update(
             &self,
-            data: &ProviderData,
-            config: &Value,
-            prior: &Value,
-            planned: &Value,
-        ) -> ApplyOutcome {
-            let shelf = shelf(data);
+            shelf: &Arc<Shelf>,
+            req: &ApplyRequest<'_>,
+        ) -> Result<Applied, Failure> {
+            let (config, prior, planned) = (req.config, req.prior, req.planned);
             if let Some(secret) = config.get("secret_wo").as_str() {
                 shelf
                     .secrets_received
@@ -583,25 +573,25 @@ mod notebook {
             settle_owners(&mut state);
             let id = state.get("id").as_str().unwrap_or_default().to_owned();
             shelf.notes.lock().unwrap().insert(id, state.clone());
-            ApplyOutcome::ok(state)
+            Ok(Applied::new(state))
         }
 
-        async fn delete(&self, data: &ProviderData, prior: &Value) -> Diagnostics {
+        async fn delete(&self, shelf: &Arc<Shelf>, prior: &Value) -> Result<(), Failure> {
             let id = prior.get("id");
-            shelf(data)
+            shelf
                 .notes
                 .lock()
                 .unwrap()
                 .remove(id.as_str().unwrap_or_default());
-            Diagnostics::new()
+            Ok(())
         }
 
         async fn import(
             &self,
-            data: &ProviderData,
+            shelf: &Arc<Shelf>,
             id: &str,
         ) -> Result<Vec<ImportedResource>, Diagnostics> {
-            if !shelf(data).notes.lock().unwrap().contains_key(id) {
+            if !shelf.notes.lock().unwrap().contains_key(id) {
                 return Err(Diagnostic::error(
                     "No such note",
                     format!("{id:?} is not on the shelf."),

@@ -695,3 +695,69 @@ fn account_taken_over_by_directory_sync_is_flagged() {
         }))
         .run();
 }
+
+/// A duration beyond Go's range used to overflow while parsing and crash the provider during
+/// `terraform validate` ("Request cancelled"). It is a diagnostic on `timeouts.create`, and
+/// the same provider process goes on validating the next resource (whose own error shows up).
+#[test]
+fn an_enormous_timeout_is_a_diagnostic_and_the_provider_keeps_serving() {
+    let config = format!(
+        "{}\nresource \"breakglass_account\" \"bg\" {{\n  user_principal_name = \"bg@contoso.onmicrosoft.com\"\n  \
+         display_name = \"BG\"\n  timeouts {{\n    create = \"9999999999999999999h\"\n  }}\n}}\n\
+         resource \"breakglass_role_assignment\" \"ga\" {{\n  principal_id = \"not-a-guid\"\n}}\n",
+        required_providers()
+    );
+    Case::new()
+        .step(Step::expect_error(
+            config,
+            Stage::Validate,
+            r#"(?s)Invalid timeout.*create\s+= "9999999999999999999h".*too long.*Not an object id.*principal_id = "not-a-guid""#,
+        ))
+        .run();
+}
+
+/// After `terraform import` by object id the state holds the tenant's spelling of the UPN, and
+/// Terraform itself requires a plan for a non-computed attribute to equal the configuration, so
+/// a configuration spelling it in another case plans one in-place update of the UPN's case. The
+/// provider knows the two are the same name: applying it sends nothing to Graph, and the next
+/// plan is empty.
+#[test]
+fn account_imported_with_a_differently_cased_upn_settles_without_a_write() {
+    let upn = "bg-import-case@contoso.onmicrosoft.com";
+    let shouting = basic(&upn.to_uppercase(), "Break Glass Import Case");
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(basic(upn, "Break Glass Import Case")))
+        .step(Step::check(move |ctx| {
+            let id = state_str(ctx, "id")?;
+            let fresh = ctx.workspace.fresh();
+            fresh.write_config(&shouting);
+            let import = fresh.run(&["import", "-input=false", "-no-color", ADDRESS, &id]);
+            if !import.success() {
+                return Err(format!("import failed\n{import}"));
+            }
+            let before = requests(ctx.tenant(), "PATCH", "^/v1.0/users/").len();
+            let plan = fresh.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+            let only_case = regex::Regex::new(&phrase("1 to change, 0 to destroy")).unwrap();
+            if plan.exit_code != Some(2) || !plan.matches(&only_case) {
+                return Err(format!(
+                    "expected one in-place update of the UPN's case\n{plan}"
+                ));
+            }
+            let apply = fresh.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+            let after = requests(ctx.tenant(), "PATCH", "^/v1.0/users/").len();
+            if !apply.success() || after != before {
+                return Err(format!(
+                    "applying a case-only change must not write\n{apply}"
+                ));
+            }
+            let again = fresh.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+            if again.exit_code != Some(0) {
+                return Err(format!("the plan after that apply must be empty\n{again}"));
+            }
+            // Leave the account to the case's own destroy.
+            fresh.run(&["state", "rm", ADDRESS]);
+            Ok(())
+        }))
+        .run();
+}

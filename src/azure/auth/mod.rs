@@ -26,8 +26,8 @@ pub use cli::AzureCliSource;
 pub use entra::{ClientAssertionSource, ClientSecretSource, EntraApp, OidcToken};
 pub use managed_identity::{ManagedIdentityEndpoint, ManagedIdentitySource};
 
+use crate::azure::config::{AuthMethod, CertificateSource, OidcTokenSource, ProviderConfig};
 use crate::azure::error::AuthError;
-use crate::provider::{AuthMethod, CertificateSource, OidcTokenSource, ProviderConfig};
 
 /// The token source for the one authentication method `config` resolved to (the provider
 /// block applies azurerm's precedence). `env` is only consulted for what the hosting platform

@@ -79,6 +79,12 @@ impl Workspace {
         self.dir.path()
     }
 
+    /// Another empty working directory with the same Terraform and provider environment (a
+    /// second checkout of the same stack, e.g. for an import).
+    pub fn fresh(&self) -> Workspace {
+        Workspace::new(self.terraform, self.env.clone())
+    }
+
     fn cli_config_path(&self) -> PathBuf {
         self.dir.path().join("terraform.rc")
     }
