@@ -15,3 +15,4 @@ mod resource_account;
 mod resource_ca_exclusion;
 mod resource_role_assignment;
 mod tidy;
+mod transport;
