@@ -149,8 +149,16 @@ impl UnverifiedJwt {
         self.claims.get(name).and_then(Value::as_str)
     }
 
+    /// A NumericDate claim (`exp`, `nbf`, `iat`) in whole seconds. RFC 7519 §2 allows
+    /// non-integer values, and MSAL Python sends them (`time.time()` floats): they count too.
     pub fn claim_i64(&self, name: &str) -> Option<i64> {
-        self.claims.get(name).and_then(Value::as_i64)
+        let value = self.claims.get(name)?;
+        value.as_i64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f.floor() as i64)
+        })
     }
 
     pub fn header_str(&self, name: &str) -> Option<&str> {
@@ -211,6 +219,16 @@ mod tests {
             "RS256-only checks refuse PS256"
         );
         assert!(!parsed.verify_with(ci_oidc_key().public_key(), &["PS256"]));
+    }
+
+    #[test]
+    fn numeric_dates_may_be_fractional() {
+        let token =
+            access_token_key().sign(&json!({"exp": 1700000000.75, "nbf": 1700000000, "iat": "x"}));
+        let parsed = UnverifiedJwt::parse(&token).unwrap();
+        assert_eq!(parsed.claim_i64("exp"), Some(1700000000));
+        assert_eq!(parsed.claim_i64("nbf"), Some(1700000000));
+        assert_eq!(parsed.claim_i64("iat"), None);
     }
 
     #[test]

@@ -1056,7 +1056,16 @@ async fn instance_discovery(
         .split_once("://")
         .map(|(_, rest)| rest.split_once('/').unwrap_or((rest, "")))
         .unwrap_or(("", ""));
-    let known = endpoint_host.eq_ignore_ascii_case(own_host)
+    // The instance is a host name: MSAL Python builds the authorize URL from the authority's
+    // host name alone (no port), so ports are not compared.
+    let host_name = |authority: &str| {
+        authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(authority, |(host, _)| host)
+            .to_ascii_lowercase()
+    };
+    let known = host_name(endpoint_host) == host_name(own_host)
         || KNOWN_AUTHORITY_HOSTS
             .iter()
             .any(|h| h.eq_ignore_ascii_case(endpoint_host));

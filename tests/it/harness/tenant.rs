@@ -47,6 +47,19 @@ impl FakeTenant {
         FakeTenant::serve("default", Some(public_host))
     }
 
+    /// The default seed over HTTPS for clients that connect directly (no proxy): the public
+    /// base URL is `https://{host}:{port}` with the real port, `host` must resolve to
+    /// 127.0.0.1 (`localhost`).
+    pub fn start_tls_direct(host: &str) -> FakeTenant {
+        FakeTenant::serve("default", Some(host)).with_port_in_url()
+    }
+
+    fn with_port_in_url(mut self) -> FakeTenant {
+        self.base_url = format!("{}:{}", self.base_url, self.listen.port());
+        self.state.set_base_url(&self.base_url);
+        self
+    }
+
     fn serve(seed: &str, public_host: Option<&str>) -> FakeTenant {
         let seed_json =
             fake_tenant::seed::load(seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
