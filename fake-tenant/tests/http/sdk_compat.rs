@@ -293,7 +293,27 @@ async fn instance_discovery_answers_as_msal_expects_and_refuses_unknown_instance
         assert_eq!(body["metadata"][0]["preferred_network"], json!(host));
         assert_eq!(body["metadata"][0]["aliases"], json!([host]));
     }
-    // The endpoint it names is served.
+    // MSAL Python sends the authority's host name without its port: the same instance.
+    let portless = json_body(
+        discover(
+            format!(
+                "https://{PUBLIC_HOST}/{}/oauth2/v2.0/authorize",
+                t.tenant_id
+            ),
+            "1.0",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        portless["tenant_discovery_endpoint"],
+        json!(format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            t.url, t.tenant_id
+        )),
+        "{portless}"
+    );
+    // The tenant segment of the authorize URL is mirrored, whatever it is.
     let body = json_body(
         discover(
             format!("https://{host}/organizations/oauth2/v2.0/authorize"),
