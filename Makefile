@@ -3,7 +3,8 @@
 #   make test      tools + build + the whole test suite; the last lines are the runner's summary
 #   make install   the provider into a local filesystem mirror, plus a CLI config that uses it
 #
-# Everything downloaded for tests (Terraform, if PATH has none >= 1.0) goes to .tools/.
+# Everything downloaded for tests (Terraform, if PATH has none >= 1.0; the pinned Microsoft
+# Python SDKs of tests/sdk/requirements.txt, from PyPI) goes to .tools/.
 
 CARGO        ?= cargo
 ROOT         := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -23,7 +24,7 @@ export CHECKPOINT_DISABLE := 1
 build:
 	$(CARGO) build --workspace --bins
 
-# A missing Terraform must fail the e2e tests here rather than skip them.
+# A missing Terraform (or missing Python SDKs) must fail the e2e tests here rather than skip them.
 test: tools build
 	BREAKGLASS_E2E_REQUIRED=1 $(CARGO) nextest run --workspace --no-fail-fast
 
@@ -31,6 +32,7 @@ tools:
 	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
 	@$(ROOT)/scripts/ensure-terraform.sh
 	@$(ROOT)/scripts/ensure-terraform.sh --oldest
+	@$(ROOT)/scripts/ensure-python-sdks.sh
 
 install:
 	$(CARGO) build --release --bin terraform-provider-breakglass

@@ -48,6 +48,8 @@ impl Family {
                 Family::Graph
             }
         } else if path.contains("/oauth2/")
+            || path.contains("/.well-known/openid-configuration")
+            || path.contains("/discovery/")
             || path.starts_with("/metadata/identity")
             || path.starts_with("/msi/")
         {
@@ -449,6 +451,24 @@ fn dropped_connection() -> Response {
     Response::new(Body::from_stream(failing))
 }
 
+/// `Location` of an entity a Graph POST created: OData requires it on `201 Created` ("OData
+/// Version 4.01 Part 1: Protocol", Create an Entity: "a Location header that contains the edit
+/// URL or read URL of the created entity"). Built as `{public base}{collection}/{id}`, so it
+/// follows the public base URL like every other URL the emulator emits.
+fn created_location(
+    state: &AppState,
+    collection: &str,
+    body: Option<&Value>,
+) -> Option<HeaderValue> {
+    let id = body?.get("id")?.as_str()?;
+    let url = format!(
+        "{}{}/{id}",
+        state.base_url(),
+        collection.trim_end_matches('/')
+    );
+    HeaderValue::from_str(&url).ok()
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
@@ -505,7 +525,24 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     let received_at = rfc3339_now_ms();
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or_default().to_owned();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Graph's `graph.` namespace alias means `microsoft.graph.`: routing and the spec checks
+    // see the spelled-out form, the request log what the client sent.
+    let canonical = if family.is_graph() {
+        crate::graph::canonical_path(&path)
+    } else {
+        None
+    };
+    if let Some(canonical) = &canonical {
+        let rewritten = match parts.uri.query() {
+            Some(q) => format!("{canonical}?{q}"),
+            None => canonical.clone(),
+        };
+        if let Ok(uri) = rewritten.parse() {
+            parts.uri = uri;
+        }
+    }
+    let spec_path = canonical.as_deref().unwrap_or(&path).to_owned();
     let request_bytes = match axum::body::to_bytes(body, MAX_BUFFERED_BODY).await {
         Ok(bytes) => bytes,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
@@ -550,7 +587,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     let request_json: Option<Value> = serde_json::from_slice(&request_bytes).ok();
     if response.is_none() {
         if let (Some(api), Some(body)) = (api, request_json.as_ref()) {
-            if let Err(problem) = spec::check_request(api, &method, &path, &query, body) {
+            if let Err(problem) = spec::check_request(api, &method, &spec_path, &query, body) {
                 response = Some(match api {
                     Api::Graph => GraphError::bad_request(problem).into_response(),
                     Api::Arm => {
@@ -601,6 +638,14 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
             }
         }
     }
+    if family.is_graph() && response_parts.status == StatusCode::CREATED {
+        if let Some(location) = created_location(&state, &spec_path, response_json.as_ref()) {
+            response_parts
+                .headers
+                .entry(axum::http::header::LOCATION)
+                .or_insert(location);
+        }
+    }
     for (name, value) in &ids {
         if let Ok(value) = HeaderValue::from_str(value) {
             response_parts
@@ -612,7 +657,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         let violations = spec::check_response(
             api,
             &method,
-            &path,
+            &spec_path,
             &query,
             response_parts.status.as_u16(),
             json,

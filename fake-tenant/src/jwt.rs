@@ -1,5 +1,5 @@
-//! Compact JWS (RS256) as Entra uses it for access tokens and client assertions, plus the
-//! emulator's two fixed signing keys.
+//! Compact JWS as Entra uses it for access tokens (RS256) and client assertions (RS256 or
+//! PS256), plus the emulator's two fixed signing keys.
 //!
 //! The keys under `fake-tenant/keys/` are test fixtures, not secrets: they let tokens survive a
 //! restart with `--state-file` and keep start-up fast (no RSA key generation per instance).
@@ -114,23 +114,51 @@ impl UnverifiedJwt {
 
     /// True when `alg` is RS256 and the signature verifies with `key`.
     pub fn verify(&self, key: &RsaPublicKey) -> bool {
-        if self.header.get("alg").and_then(Value::as_str) != Some("RS256") {
-            return false;
-        }
-        let Ok(signature) = Signature::try_from(self.signature.as_slice()) else {
+        self.verify_with(key, &["RS256"])
+    }
+
+    /// True when `alg` is one of `algorithms` (RS256: RSASSA-PKCS1-v1_5 with SHA-256; PS256:
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt, RFC 7518 §3.5) and the
+    /// signature verifies with `key`.
+    pub fn verify_with(&self, key: &RsaPublicKey, algorithms: &[&str]) -> bool {
+        let Some(alg) = self.header.get("alg").and_then(Value::as_str) else {
             return false;
         };
-        VerifyingKey::<Sha256>::new(key.clone())
-            .verify(self.signing_input.as_bytes(), &signature)
-            .is_ok()
+        if !algorithms.contains(&alg) {
+            return false;
+        }
+        let input = self.signing_input.as_bytes();
+        match alg {
+            "RS256" => Signature::try_from(self.signature.as_slice()).is_ok_and(|signature| {
+                VerifyingKey::<Sha256>::new(key.clone())
+                    .verify(input, &signature)
+                    .is_ok()
+            }),
+            "PS256" => {
+                rsa::pss::Signature::try_from(self.signature.as_slice()).is_ok_and(|signature| {
+                    rsa::pss::VerifyingKey::<Sha256>::new(key.clone())
+                        .verify(input, &signature)
+                        .is_ok()
+                })
+            }
+            _ => false,
+        }
     }
 
     pub fn claim_str(&self, name: &str) -> Option<&str> {
         self.claims.get(name).and_then(Value::as_str)
     }
 
+    /// A NumericDate claim (`exp`, `nbf`, `iat`) in whole seconds. RFC 7519 §2 allows
+    /// non-integer values, and MSAL Python sends them (`time.time()` floats): they count too.
     pub fn claim_i64(&self, name: &str) -> Option<i64> {
-        self.claims.get(name).and_then(Value::as_i64)
+        let value = self.claims.get(name)?;
+        value.as_i64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f.floor() as i64)
+        })
     }
 
     pub fn header_str(&self, name: &str) -> Option<&str> {
@@ -172,6 +200,35 @@ mod tests {
         parts[1] = &forged;
         let tampered = UnverifiedJwt::parse(&parts.join(".")).unwrap();
         assert!(!tampered.verify(key.public_key()));
+    }
+
+    #[test]
+    fn ps256_signatures_verify_only_where_allowed() {
+        use rsa::signature::RandomizedSigner;
+        let key = access_token_key();
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "PS256", "typ": "JWT"}).to_string());
+        let claims = URL_SAFE_NO_PAD.encode(json!({"n": 1}).to_string());
+        let input = format!("{header}.{claims}");
+        let signature = rsa::pss::SigningKey::<Sha256>::new(key.private.clone())
+            .sign_with_rng(&mut rand::thread_rng(), input.as_bytes());
+        let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        let parsed = UnverifiedJwt::parse(&token).unwrap();
+        assert!(parsed.verify_with(key.public_key(), &["RS256", "PS256"]));
+        assert!(
+            !parsed.verify(key.public_key()),
+            "RS256-only checks refuse PS256"
+        );
+        assert!(!parsed.verify_with(ci_oidc_key().public_key(), &["PS256"]));
+    }
+
+    #[test]
+    fn numeric_dates_may_be_fractional() {
+        let token =
+            access_token_key().sign(&json!({"exp": 1700000000.75, "nbf": 1700000000, "iat": "x"}));
+        let parsed = UnverifiedJwt::parse(&token).unwrap();
+        assert_eq!(parsed.claim_i64("exp"), Some(1700000000));
+        assert_eq!(parsed.claim_i64("nbf"), Some(1700000000));
+        assert_eq!(parsed.claim_i64("iat"), None);
     }
 
     #[test]

@@ -15,9 +15,10 @@ pub mod jwt;
 pub mod seed;
 pub mod spec;
 pub mod state;
+pub mod tls;
 pub mod token;
 
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
@@ -27,9 +28,17 @@ pub use state::AppState;
 /// admin API under `/_fake/`. Cross-cutting behaviours (request log, faults, throttling,
 /// latency, spec validation, bearer checks) are layered here so handlers stay about semantics.
 pub fn app(state: AppState) -> Router {
-    let graph = graph::routes().merge(token::graph_routes()).route_layer(
-        axum::middleware::from_fn_with_state(state.clone(), token::require_graph_token),
-    );
+    // Graph is nested as a service, so it routes only after the behaviour layer has run: that
+    // layer rewrites the `graph.` namespace alias to `microsoft.graph.` (see
+    // `graph::canonical_path`) before the Graph routes see the path.
+    let graph = graph::routes()
+        .merge(token::graph_routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            token::require_graph_token,
+        ))
+        .fallback(unknown_path)
+        .with_state(state.clone());
     let arm =
         arm::routes()
             .merge(token::arm_routes())
@@ -39,7 +48,7 @@ pub fn app(state: AppState) -> Router {
             ));
     Router::new()
         .merge(token::routes())
-        .nest("/v1.0", graph)
+        .nest_service("/v1.0", graph)
         .merge(arm)
         .nest("/_fake", admin::routes())
         .fallback(unknown_path)
@@ -53,8 +62,8 @@ pub fn app(state: AppState) -> Router {
 /// A path no area serves. Graph names the segment it could not resolve (we name the last one,
 /// which is the unresolvable one for every path shape the provider sends); everything else
 /// answers in ARM's error envelope.
-async fn unknown_path(uri: Uri) -> Response {
-    let path = uri.path();
+async fn unknown_path(original: axum::extract::OriginalUri) -> Response {
+    let path = original.path();
     if let Some(graph_path) = path.strip_prefix("/v1.0") {
         let segment = graph_path
             .trim_end_matches('/')

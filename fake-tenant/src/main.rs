@@ -1,8 +1,12 @@
-//! `breakglass-fake-tenant --listen 127.0.0.1:0 [--seed NAME|FILE] [--state-file FILE]`
+//! `breakglass-fake-tenant --listen 127.0.0.1:0 [--seed NAME|FILE] [--state-file FILE]
+//! [--tls-cert FILE --tls-key FILE] [--public-url URL]`
 //!
-//! Serves the emulated tenant and, once it accepts connections, prints exactly one JSON line
-//! on stdout (`{"ready":true,"url":…,"tenant_id":…,"client_id":…,"client_secret":…}`) so
-//! scripts can configure the provider from it. Those are emulator credentials from the seed,
+//! Serves the emulated tenant (over HTTPS with `--tls-cert`/`--tls-key`) and, once it accepts
+//! connections, prints exactly one JSON line on stdout
+//! (`{"ready":true,"url":…,"listen":…,"tenant_id":…,"client_id":…,"client_secret":…}`) so
+//! scripts can configure the provider from it. `url` is the public base URL every emitted URL
+//! follows: `--public-url` (where `{port}` stands for the bound port), else
+//! `http(s)://<listen address>`. Those are emulator credentials from the seed,
 //! not secrets. SIGTERM or Ctrl-C shuts down gracefully, writing the state to `--state-file`.
 //! When `--state-file` names an existing file, the instance starts from it instead of the seed.
 
@@ -17,16 +21,21 @@ struct Options {
     listen: String,
     seed: String,
     state_file: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    public_url: Option<String>,
 }
 
-const USAGE: &str =
-    "usage: breakglass-fake-tenant --listen ADDR:PORT [--seed NAME|FILE] [--state-file FILE]";
+const USAGE: &str = "usage: breakglass-fake-tenant --listen ADDR:PORT [--seed NAME|FILE] [--state-file FILE] [--tls-cert FILE --tls-key FILE] [--public-url URL]";
 
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         listen: "127.0.0.1:0".to_owned(),
         seed: "default".to_owned(),
         state_file: None,
+        tls_cert: None,
+        tls_key: None,
+        public_url: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -38,6 +47,9 @@ fn parse_args() -> Result<Options, String> {
             "--listen" => options.listen = value("--listen")?,
             "--seed" => options.seed = value("--seed")?,
             "--state-file" => options.state_file = Some(PathBuf::from(value("--state-file")?)),
+            "--tls-cert" => options.tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => options.tls_key = Some(PathBuf::from(value("--tls-key")?)),
+            "--public-url" => options.public_url = Some(value("--public-url")?),
             "-h" | "--help" => {
                 return Err(format!(
                     "{USAGE}\nembedded seeds: {}",
@@ -46,6 +58,9 @@ fn parse_args() -> Result<Options, String> {
             }
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
+    }
+    if options.tls_cert.is_some() != options.tls_key.is_some() {
+        return Err(format!("--tls-cert and --tls-key go together\n{USAGE}"));
     }
     Ok(options)
 }
@@ -86,13 +101,21 @@ async fn run(options: Options) -> Result<(), String> {
     let seed = initial_seed(&options)?;
     let tenant = fake_tenant::seed::build(&seed)?;
     let state = AppState::new(tenant);
+    let tls = match (&options.tls_cert, &options.tls_key) {
+        (Some(cert), Some(key)) => Some(fake_tenant::tls::server_config_from_files(cert, key)?),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(&options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let address = listener
         .local_addr()
         .map_err(|e| format!("no local address: {e}"))?;
-    let url = format!("http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = match &options.public_url {
+        Some(public) => fake_tenant::state::public_url(public, address.port())?,
+        None => format!("{scheme}://{address}"),
+    };
     state.set_base_url(&url);
 
     let ready = {
@@ -101,6 +124,7 @@ async fn run(options: Options) -> Result<(), String> {
         json!({
             "ready": true,
             "url": url,
+            "listen": address.to_string(),
             "tenant_id": tenant.tenant_id,
             "client_id": app.map(|a| a.principal.app_id.clone()),
             "client_secret": app.and_then(|a| a.client_secrets.first().cloned()),
@@ -113,10 +137,14 @@ async fn run(options: Options) -> Result<(), String> {
         .map_err(|e| format!("cannot write the ready line: {e}"))?;
     drop(stdout);
 
-    axum::serve(listener, fake_tenant::app(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    fake_tenant::tls::serve(
+        listener,
+        tls,
+        fake_tenant::app(state.clone()),
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|e| format!("server failed: {e}"))?;
 
     if let Some(path) = &options.state_file {
         let dump = fake_tenant::admin::dump(&state.tenant());

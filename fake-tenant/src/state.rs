@@ -16,8 +16,10 @@ pub struct AppState(pub Arc<Shared>);
 
 pub struct Shared {
     tenant: Mutex<Tenant>,
-    /// Base URL this instance is reachable at (e.g. `http://127.0.0.1:4567`), used to build
-    /// `@odata.nextLink`, token issuers and the ready line.
+    /// The public base URL clients reach this instance at (e.g. `http://127.0.0.1:4567`, or
+    /// `https://login.contoso.test` behind a proxy or TLS front). Every URL the emulator emits
+    /// is built from it: `@odata.nextLink`, `@odata.context`, `Location`, the discovery
+    /// documents, and the token-endpoint URL a client assertion's `aud` must name.
     pub base_url: Mutex<String>,
 }
 
@@ -43,10 +45,33 @@ impl AppState {
             .clone()
     }
 
+    /// Sets the public base URL (see [`Shared::base_url`]); a trailing `/` is dropped.
     pub fn set_base_url(&self, url: &str) {
         *self.0.base_url.lock().unwrap_or_else(|p| p.into_inner()) =
             url.trim_end_matches('/').to_owned();
     }
+}
+
+/// Checks a `--public-url` value and fills in `{port}` (the port the listener was bound to,
+/// for ephemeral ports): an absolute `http` or `https` URL with a host and no path, query or
+/// fragment, since paths are appended to it as they are to `https://graph.microsoft.com`.
+pub fn public_url(template: &str, port: u16) -> Result<String, String> {
+    let url = template.replace("{port}", &port.to_string());
+    let url = url.trim_end_matches('/');
+    let bad = |why: &str| Err(format!("--public-url '{template}': {why}"));
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return bad("needs a scheme, e.g. https://host:port");
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return bad("the scheme must be http or https");
+    }
+    if rest.is_empty() || rest.starts_with(':') {
+        return bad("needs a host");
+    }
+    if rest.contains(['/', '?', '#', '@']) || rest.contains(char::is_whitespace) {
+        return bad("must be scheme://host[:port] with no path, query, fragment or user info");
+    }
+    Ok(url.to_owned())
 }
 
 /// Everything the emulator knows. Each area owns its part; see the module of each field.

@@ -2,10 +2,18 @@
 //! emulated CI OIDC issuer, and the bearer checks every Graph / ARM call goes through.
 //!
 //! Credential flows follow the Microsoft identity platform documents: client credentials with
-//! a shared secret, with a certificate-signed client assertion (RS256, `aud` = token endpoint,
-//! `iss` = `sub` = client id, `x5t` / `x5t#S256` naming the certificate), and with a federated
-//! (workload identity) assertion matched against the app's federated identity credentials.
-//! Failures answer with the AADSTS JSON shape Entra uses.
+//! a shared secret, with a certificate-signed client assertion (PS256 or RS256, `aud` = token
+//! endpoint, `iss` = `sub` = client id, `x5t#S256` / `x5t` naming the certificate — "Microsoft
+//! identity platform application authentication certificate credentials"), and with a
+//! federated (workload identity) assertion matched against the app's federated identity
+//! credentials. Failures answer with the AADSTS JSON shape Entra uses.
+//!
+//! Discovery, as MSAL reads it before its first token request: the OpenID Connect metadata
+//! document `/{tenant}/v2.0/.well-known/openid-configuration` and its `jwks_uri` ("OpenID
+//! Connect on the Microsoft identity platform"), and instance discovery
+//! `/common/discovery/instance?api-version=1.1&authorization_endpoint=…` (MSAL.NET "Custom
+//! authority aliases", MSAL Java wiki "Instance Discovery"). Every URL in them is built from
+//! the public base URL (`AppState::base_url`).
 
 use std::collections::BTreeMap;
 
@@ -658,7 +666,10 @@ fn verify_certificate_assertion(
     jwt: &UnverifiedJwt,
     accepted_audiences: &[String],
 ) -> Result<(), AadstsError> {
-    let (by_s256, by_sha1) = (jwt.header_str("x5t#S256"), jwt.header_str("x5t"));
+    // base64url in a JWS header has no padding (RFC 7515 §2), but MSAL Python pads its
+    // thumbprints (`base64.urlsafe_b64encode`) and Entra accepts them: compare unpadded.
+    let unpadded = |name: &str| jwt.header_str(name).map(|t| t.trim_end_matches('='));
+    let (by_s256, by_sha1) = (unpadded("x5t#S256"), unpadded("x5t"));
     let certificate = app
         .certificates
         .iter()
@@ -677,7 +688,8 @@ fn verify_certificate_assertion(
         )
     };
     let certificate = certificate.ok_or_else(|| signature_error("The key was not found."))?;
-    if !jwt.verify(&certificate.public_key) {
+    // PS256 is what the document asks for, RS256 what older clients still send.
+    if !jwt.verify_with(&certificate.public_key, &["PS256", "RS256"]) {
         return Err(signature_error(
             "The provided signature value did not match the expected signature value.",
         ));
@@ -900,8 +912,192 @@ async fn app_service_token(
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(signing_keys))
+        .route("/{tenant}/discovery/instance", get(instance_discovery))
         .route("/metadata/identity/oauth2/token", get(imds_token))
         .route("/msi/token", get(app_service_token))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery: OpenID Connect metadata, signing keys, instance discovery
+
+/// The tenant a discovery path names, or AADSTS90002 as for the token endpoint. Discovery
+/// documents are per tenant: the emulator has one, addressed by its id.
+fn discovery_tenant(tenant: &Tenant, segment: &str) -> Result<String, AadstsError> {
+    if segment.eq_ignore_ascii_case(&tenant.tenant_id) {
+        return Ok(tenant.tenant_id.clone());
+    }
+    Err(AadstsError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_tenant",
+        90002,
+        format!("Tenant '{segment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."),
+    ))
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`: the members of the v2.0 metadata
+/// document ("OpenID Connect on the Microsoft identity platform", "Find your app's OpenID
+/// configuration document URI"), each endpoint under the public base URL. MSAL reads
+/// `authorization_endpoint` and `token_endpoint` (both required); the emulator serves the
+/// token endpoint and `jwks_uri`, not the interactive endpoints (authorize, device code,
+/// logout), which app-only clients never call.
+async fn openid_configuration(
+    State(state): State<AppState>,
+    Path(tenant_segment): Path<String>,
+) -> Response {
+    let base = state.base_url();
+    let tenant = state.tenant();
+    let tid = match discovery_tenant(&tenant, &tenant_segment) {
+        Ok(tid) => tid,
+        Err(e) => return e.into_response(),
+    };
+    let authority = format!("{base}/{tid}");
+    let host = base.split_once("://").map_or(base.as_str(), |(_, h)| h);
+    Json(json!({
+        "token_endpoint": format!("{authority}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{authority}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{authority}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "authorization_endpoint": format!("{authority}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{authority}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{authority}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        // Graph is served on the same base URL.
+        "msgraph_host": host,
+    }))
+    .into_response()
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys`: the JWK set (RFC 7517) with the key access tokens are
+/// signed with, so clients that validate tokens can find it by `kid`.
+async fn signing_keys(
+    State(state): State<AppState>,
+    Path(tenant_segment): Path<String>,
+) -> Response {
+    use rsa::traits::PublicKeyParts as _;
+    let base = state.base_url();
+    let tenant = state.tenant();
+    let tid = match discovery_tenant(&tenant, &tenant_segment) {
+        Ok(tid) => tid,
+        Err(e) => return e.into_response(),
+    };
+    let key = jwt::access_token_key();
+    let public = key.public_key();
+    Json(json!({"keys": [{
+        "kty": "RSA",
+        "use": "sig",
+        "kid": key.kid,
+        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+        "issuer": format!("{base}/{tid}/v2.0"),
+    }]}))
+    .into_response()
+}
+
+/// Authority hosts Microsoft's instance discovery knows (MSAL's built-in list of public and
+/// sovereign clouds). The emulator stands in for all of them, and for its own host.
+const KNOWN_AUTHORITY_HOSTS: [&str; 7] = [
+    "login.microsoftonline.com",
+    "login.windows.net",
+    "login.microsoft.com",
+    "sts.windows.net",
+    "login.microsoftonline.us",
+    "login.partner.microsoftonline.cn",
+    "login.chinacloudapi.cn",
+];
+
+/// `GET /{common|organizations|tenant}/discovery/instance?api-version=1.1&authorization_endpoint=…`.
+///
+/// Answers `tenant_discovery_endpoint` — the metadata document of the tenant and protocol
+/// version the authorize endpoint names (`…/v2.0/.well-known/openid-configuration` for a
+/// `/oauth2/v2.0/authorize` endpoint) — and `metadata`: one entry for this instance, whose
+/// `preferred_network`, `preferred_cache` and `aliases` are the emulator's own host. An
+/// authorize endpoint on a host the service does not know → 400 `invalid_instance`
+/// (AADSTS50049 "Unknown or invalid instance."), as documented. MSAL Python sends
+/// `api-version=1.0`, MSAL.NET / Java / Go `1.1`: both are accepted.
+async fn instance_discovery(
+    State(state): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let base = state.base_url();
+    match query.get("api-version").map(String::as_str) {
+        Some("1.0" | "1.1") => {}
+        Some(other) => {
+            return AadstsError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                format!("The api-version '{other}' is not supported. Use 1.1."),
+            )
+            .into_response()
+        }
+        None => return AadstsError::missing_parameter("api-version").into_response(),
+    }
+    let Some(endpoint) = query.get("authorization_endpoint") else {
+        return AadstsError::missing_parameter("authorization_endpoint").into_response();
+    };
+    let (scheme, own_host) = base.split_once("://").unwrap_or(("https", base.as_str()));
+    let (endpoint_host, endpoint_path) = endpoint
+        .split_once("://")
+        .map(|(_, rest)| rest.split_once('/').unwrap_or((rest, "")))
+        .unwrap_or(("", ""));
+    // The instance is a host name: MSAL Python builds the authorize URL from the authority's
+    // host name alone (no port), so ports are not compared.
+    let host_name = |authority: &str| {
+        authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(authority, |(host, _)| host)
+            .to_ascii_lowercase()
+    };
+    let known = host_name(endpoint_host) == host_name(own_host)
+        || KNOWN_AUTHORITY_HOSTS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(endpoint_host));
+    // `{tenant}/oauth2/v2.0/authorize` or `{tenant}/oauth2/authorize`.
+    let mut segments = endpoint_path.split('/');
+    let tenant_segment = segments.next().unwrap_or_default();
+    let rest: Vec<&str> = segments.collect();
+    let version = match rest.as_slice() {
+        ["oauth2", "v2.0", "authorize"] => "/v2.0",
+        ["oauth2", "authorize"] => "",
+        _ => "?",
+    };
+    if !known || tenant_segment.is_empty() || version == "?" {
+        return AadstsError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_instance",
+            50049,
+            "Unknown or invalid instance.",
+        )
+        .into_response();
+    }
+    let host = own_host.to_ascii_lowercase();
+    Json(json!({
+        "tenant_discovery_endpoint": format!("{scheme}://{own_host}/{tenant_segment}{version}/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{
+            "preferred_network": host,
+            "preferred_cache": host,
+            "aliases": [host],
+        }],
+    }))
+    .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1048,8 +1244,15 @@ pub fn graph_routes() -> Router<AppState> {
     Router::new().route("/me", get(graph_me))
 }
 
-/// `GET /tenants?api-version=…`: the tenants the caller can reach through ARM (this one).
-async fn arm_tenants(State(state): State<AppState>) -> Json<Value> {
+/// `GET /tenants?api-version=…` (`Tenants_List`): the tenants the caller can reach through ARM
+/// (this one), after ARM's api-version check with the subscriptions service's versions.
+async fn arm_tenants(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    if let Err(refused) = crate::arm::check_api_version_in(
+        crate::arm::resource_groups::SUBSCRIPTION_API_VERSIONS,
+        uri.query(),
+    ) {
+        return refused;
+    }
     let tenant = state.tenant();
     Json(json!({"value": [{
         "id": format!("/tenants/{}", tenant.tenant_id),
@@ -1057,6 +1260,7 @@ async fn arm_tenants(State(state): State<AppState>) -> Json<Value> {
         "displayName": tenant.display_name,
         "tenantCategory": "Home",
     }]}))
+    .into_response()
 }
 
 /// ARM routes owned by the identity layer.

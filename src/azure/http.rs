@@ -14,6 +14,7 @@ use crate::azure::auth::TokenCache;
 use crate::azure::error::{ApiError, AzureError, Service};
 use crate::azure::redact;
 use crate::azure::retry::{self, Deadline, RetryPolicy};
+use crate::azure::transport::Transport;
 
 /// What a request carries.
 #[derive(Debug, Clone)]
@@ -97,10 +98,38 @@ pub struct HttpPipeline {
 }
 
 impl HttpPipeline {
+    /// A pipeline with the proxies and trust store of the process environment.
     pub fn new(policy: RetryPolicy, user_agent: &str) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let transport = Transport::from_env(&|name: &str| std::env::var(name).ok())?;
+        Self::with_transport(policy, user_agent, transport)
+    }
+
+    /// A pipeline with explicit proxy and trust settings (see `transport.rs`): the bundled
+    /// roots plus `transport.extra_roots`, and `transport.proxy` deciding per URL. reqwest's
+    /// own environment proxy lookup is switched off so that only Go's rules apply.
+    pub fn with_transport(
+        policy: RetryPolicy,
+        user_agent: &str,
+        transport: Transport,
+    ) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .user_agent(user_agent)
+            .no_proxy();
+        for der in &transport.extra_roots {
+            match reqwest::Certificate::from_der(der) {
+                Ok(cert) => builder = builder.add_root_certificate(cert),
+                Err(e) => {
+                    debug!(error = %e, "skipping a trust-store entry that is not a certificate")
+                }
+            }
+        }
+        if !transport.proxy.is_empty() {
+            debug!(proxies = %transport.proxy.describe(), "requests go through proxies (NO_PROXY and loopback excepted)");
+            let proxy = transport.proxy;
+            builder = builder.proxy(reqwest::Proxy::custom(move |url| proxy.proxy_for(url)));
+        }
+        let client = builder
             .build()
             .map_err(|e| format!("building the HTTP client failed: {e}"))?;
         Ok(HttpPipeline { client, policy })
@@ -279,6 +308,21 @@ impl HttpPipeline {
             Err(e) => {
                 let elapsed_ms = started.elapsed().as_millis() as u64;
                 warn!(method = %req.method, url = %req.url, attempt, elapsed_ms, error = %transport_reason(&e), "HTTP request failed without an answer");
+                if is_untrusted_certificate(&e) {
+                    // Retrying cannot help: the server (or a TLS-inspecting proxy) presents a
+                    // certificate no trusted CA issued.
+                    return Err(AttemptError::Final(AzureError::Transport {
+                        service: req.service,
+                        method: req.method.to_string(),
+                        url: req.url.clone(),
+                        reason: format!(
+                            "{}. The server's TLS certificate is not trusted: if a proxy or TLS \
+                             inspection re-signs traffic, add its CA certificate to the system \
+                             trust store or name it in SSL_CERT_FILE",
+                            transport_reason(&e)
+                        ),
+                    }));
+                }
                 return Err(AttemptError::Transport {
                     not_sent: e.is_connect(),
                     error: AzureError::Transport {
@@ -370,6 +414,29 @@ enum AttemptError {
     Final(AzureError),
     /// No answer. `not_sent` when the connection was never established.
     Transport { error: AzureError, not_sent: bool },
+}
+
+/// Whether the request failed because certificate verification failed (rustls's verdict,
+/// somewhere in reqwest's error chain, possibly inside an `io::Error`).
+fn is_untrusted_certificate(e: &reqwest::Error) -> bool {
+    let is_cert_error = |err: &(dyn std::error::Error + 'static)| {
+        matches!(
+            err.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        )
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if is_cert_error(s)
+            || s.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| is_cert_error(inner))
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// reqwest's error chain, flattened: the top level alone ("error sending request") says little.

@@ -6,6 +6,8 @@
 //! Code map:
 //! - `auth`: one `TokenSource` per authentication method and the per-audience `TokenCache`.
 //! - `http`: the request pipeline (timeouts, retries, create probes, DEBUG/TRACE logging).
+//! - `transport`: proxies (Go's `HTTPS_PROXY`/`NO_PROXY` rules) and trusted CAs (platform
+//!   store, `SSL_CERT_FILE`/`SSL_CERT_DIR`, bundled roots).
 //! - `retry`: `Deadline`, backoff with full jitter, `Retry-After`.
 //! - `service`, `graph`, `arm`: service clients and nextLink paging streams.
 //! - `consistency`: `ConsistencyWait`; `locks`: `ObjectLocks`.
@@ -26,6 +28,7 @@ pub mod redact;
 pub mod retry;
 pub mod role_management;
 pub mod service;
+pub mod transport;
 pub mod users;
 
 use std::sync::Arc;
@@ -78,16 +81,19 @@ impl AzureClients {
             resource_manager_scope: config.cloud.arm_scope.clone(),
         };
         let user_agent = config.user_agent();
-        Self::new(
+        let transport = transport::Transport::from_env(env).map_err(ClientSetupError::Transport)?;
+        Self::with_transport(
             config,
             endpoints,
             source,
             RetryPolicy::default(),
             &user_agent,
+            transport,
         )
         .map_err(ClientSetupError::Http)
     }
 
+    /// Clients with the proxies and trust store of the process environment.
     pub fn new(
         config: ProviderConfig,
         endpoints: ServiceEndpoints,
@@ -95,7 +101,19 @@ impl AzureClients {
         policy: RetryPolicy,
         user_agent: &str,
     ) -> Result<Self, String> {
-        let http = http::HttpPipeline::new(policy, user_agent)?;
+        let transport = transport::Transport::from_env(&|name: &str| std::env::var(name).ok())?;
+        Self::with_transport(config, endpoints, source, policy, user_agent, transport)
+    }
+
+    pub fn with_transport(
+        config: ProviderConfig,
+        endpoints: ServiceEndpoints,
+        source: Box<dyn TokenSource>,
+        policy: RetryPolicy,
+        user_agent: &str,
+        transport: transport::Transport,
+    ) -> Result<Self, String> {
+        let http = http::HttpPipeline::with_transport(policy, user_agent, transport)?;
         let tokens = Arc::new(TokenCache::new(source, http.clone()));
         let graph = GraphClient::new(service::ServiceClient {
             service: Service::Graph,
@@ -130,6 +148,8 @@ impl AzureClients {
 pub enum ClientSetupError {
     /// The credentials could not be loaded (e.g. an unreadable certificate file).
     Credentials(AzureError),
-    /// The HTTP client could not be created (TLS roots, proxy settings).
+    /// The proxy or trusted-certificate settings of the environment are unusable.
+    Transport(String),
+    /// The HTTP client could not be created.
     Http(String),
 }

@@ -102,6 +102,9 @@ impl Provider for BreakglassProvider {
         tracing::debug!(config = ?resolved, "resolved provider configuration");
         let clients = AzureClients::from_config(resolved, &*self.env).map_err(|e| match e {
             ClientSetupError::Credentials(e) => Diagnostics::from(Diagnostic::from(e)),
+            ClientSetupError::Transport(why) => {
+                Diagnostic::error("Invalid proxy or certificate settings", why).into()
+            }
             ClientSetupError::Http(why) => {
                 Diagnostic::error("Could not set up the HTTP client", why).into()
             }

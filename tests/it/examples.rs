@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::harness::{Case, FakeTenant, Step};
+use crate::harness::{Case, ConnectProxy, FakeTenant, Step};
 
 const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
 const QUICKSTART_UPN: &str = "bg-emergency-01@contoso.onmicrosoft.com";
@@ -87,6 +87,66 @@ fn quickstart_applies_plans_empty_and_destroys() {
             }
         }))
         .run();
+}
+
+/// The quickstart the way it runs against Azure from a corporate network: the tenant serves
+/// HTTPS under a public name (`https://login.breakglass.test`) with a certificate from a CA this
+/// test generates, the provider trusts that CA only through `SSL_CERT_FILE`, and reaches the
+/// name only through an HTTP CONNECT proxy named in `HTTPS_PROXY` — the name resolves nowhere
+/// else, and the proxy counts its tunnels, so the apply proves the whole path was used.
+#[test]
+fn quickstart_applies_over_tls_through_a_connect_proxy() {
+    const PUBLIC_HOST: &str = "login.breakglass.test";
+    let config = read_config(&examples_dir().join("quickstart"));
+    let tenant = FakeTenant::start_tls(PUBLIC_HOST);
+    assert_eq!(tenant.base_url, format!("https://{PUBLIC_HOST}"));
+    let proxy = ConnectProxy::start(&format!("{PUBLIC_HOST}:443"), tenant.listen);
+    let (log, destroy_log) = (proxy.log.clone(), proxy.log.clone());
+    let after_apply = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen_after_apply = after_apply.clone();
+    Case::new()
+        .with_tenant(tenant)
+        .env("HTTPS_PROXY", &proxy.url)
+        .env("NO_PROXY", "")
+        .step(Step::Apply(config))
+        .step(Step::check(move |ctx| {
+            let tenant = ctx.tenant();
+            if log.connects() == 0 {
+                return Err("the provider never opened a tunnel through the proxy".into());
+            }
+            if !log.refused().is_empty() {
+                return Err(format!("the proxy refused requests: {:?}", log.refused()));
+            }
+            let user_id = quickstart_user_id(tenant).ok_or("the quickstart account is missing")?;
+            if !tenant
+                .state
+                .tenant()
+                .pim
+                .directory_roles_of(&user_id)
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(GLOBAL_ADMINISTRATOR))
+            {
+                return Err("the account does not hold Global Administrator".into());
+            }
+            after_apply.store(log.connects(), std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }))
+        .step(Step::destroy_check(move |ctx| {
+            let before = seen_after_apply.load(std::sync::atomic::Ordering::SeqCst);
+            if destroy_log.connects() <= before || !destroy_log.refused().is_empty() {
+                return Err(format!(
+                    "destroy did not go through the proxy cleanly ({} tunnels, {before} after apply; refused {:?})",
+                    destroy_log.connects(),
+                    destroy_log.refused()
+                ));
+            }
+            match quickstart_user_id(ctx.tenant()) {
+                Some(id) => Err(format!("the quickstart account {id} is still active")),
+                None => Ok(()),
+            }
+        }))
+        .run();
+    drop(proxy);
 }
 
 /// Every example directory, with the `.tf` files it holds concatenated, split by whether it

@@ -22,6 +22,7 @@ mod case;
 mod selftest;
 mod tenant;
 mod terraform;
+mod tls;
 mod workspace;
 
 // Re-exported for the e2e modules; each uses its own subset.
@@ -30,6 +31,8 @@ pub use case::{Case, Ctx, Stage, Step};
 pub use tenant::FakeTenant;
 #[allow(unused_imports)]
 pub use terraform::{requires_terraform, Terraform, Version};
+#[allow(unused_imports)]
+pub use tls::{ConnectProxy, TestCa};
 #[allow(unused_imports)]
 pub use workspace::{State, Workspace};
 

@@ -15,4 +15,6 @@ mod provider_config;
 mod resource_account;
 mod resource_ca_exclusion;
 mod resource_role_assignment;
+mod sdk_python;
 mod tidy;
+mod transport;

@@ -222,6 +222,10 @@ pub fn routes() -> Router<AppState> {
     ] {
         router = router.route(&format!("/{root}/{{*rest}}"), any(dispatch));
     }
+    // `GET /subscriptions` (Subscriptions_List) has no segment after the root.
+    for root in ["subscriptions", "Subscriptions", "SUBSCRIPTIONS"] {
+        router = router.route(&format!("/{root}"), any(dispatch));
+    }
     router
 }
 
@@ -246,12 +250,16 @@ pub enum ArmPath {
     DiagnosticSettings,
     DiagnosticSetting(String),
     DiagnosticSettingsCategories,
+    /// `GET /subscriptions`: every subscription the caller can see.
+    Subscriptions,
     Subscription(String),
     ResourceGroups(String),
     /// `…/providers/Microsoft.Insights/actionGroups` across a subscription.
     SubscriptionActionGroups(String),
     /// `…/providers/Microsoft.Insights/scheduledQueryRules` across a subscription.
     SubscriptionScheduledQueryRules(String),
+    /// `…/providers/Microsoft.OperationalInsights/workspaces` across a subscription.
+    SubscriptionWorkspaces(String),
     ResourceGroup(RgScope),
     Workspaces(RgScope),
     Workspace(RgScope, String),
@@ -276,6 +284,7 @@ impl ArmPath {
             ["providers", "microsoft.aadiam", "diagnosticsettingscategories"] => {
                 ArmPath::DiagnosticSettingsCategories
             }
+            ["subscriptions"] => ArmPath::Subscriptions,
             ["subscriptions", _] => ArmPath::Subscription(s[1].clone()),
             ["subscriptions", _, "resourcegroups"] => ArmPath::ResourceGroups(s[1].clone()),
             ["subscriptions", _, "providers", "microsoft.insights", "actiongroups"] => {
@@ -283,6 +292,9 @@ impl ArmPath {
             }
             ["subscriptions", _, "providers", "microsoft.insights", "scheduledqueryrules"] => {
                 ArmPath::SubscriptionScheduledQueryRules(s[1].clone())
+            }
+            ["subscriptions", _, "providers", "microsoft.operationalinsights", "workspaces"] => {
+                ArmPath::SubscriptionWorkspaces(s[1].clone())
             }
             ["subscriptions", _, "resourcegroups", _, rest @ ..] => {
                 let scope = RgScope {
@@ -330,9 +342,12 @@ impl ArmPath {
             ArmPath::DiagnosticSettings
             | ArmPath::DiagnosticSetting(_)
             | ArmPath::DiagnosticSettingsCategories => diagnostic_settings::API_VERSIONS,
-            ArmPath::Subscription(_) => resource_groups::SUBSCRIPTION_API_VERSIONS,
+            ArmPath::Subscriptions | ArmPath::Subscription(_) => {
+                resource_groups::SUBSCRIPTION_API_VERSIONS
+            }
             ArmPath::ResourceGroups(_) | ArmPath::ResourceGroup(_) => resource_groups::API_VERSIONS,
-            ArmPath::Workspaces(_)
+            ArmPath::SubscriptionWorkspaces(_)
+            | ArmPath::Workspaces(_)
             | ArmPath::Workspace(..)
             | ArmPath::Tables(..)
             | ArmPath::Table(..) => workspaces::API_VERSIONS,
@@ -350,7 +365,8 @@ impl ArmPath {
             ArmPath::Subscription(sub)
             | ArmPath::ResourceGroups(sub)
             | ArmPath::SubscriptionActionGroups(sub)
-            | ArmPath::SubscriptionScheduledQueryRules(sub) => Some(sub),
+            | ArmPath::SubscriptionScheduledQueryRules(sub)
+            | ArmPath::SubscriptionWorkspaces(sub) => Some(sub),
             ArmPath::ResourceGroup(scope)
             | ArmPath::Workspaces(scope)
             | ArmPath::Workspace(scope, _)
@@ -437,6 +453,7 @@ async fn dispatch(
         ArmPath::DiagnosticSettings => diagnostic_settings::collection(&state, &req),
         ArmPath::DiagnosticSetting(name) => diagnostic_settings::item(&state, &req, name),
         ArmPath::DiagnosticSettingsCategories => diagnostic_settings::categories(&req),
+        ArmPath::Subscriptions => resource_groups::subscriptions(&state, &req),
         ArmPath::Subscription(sub) => resource_groups::subscription(&state, &req, sub),
         ArmPath::ResourceGroups(sub) => resource_groups::collection(&state, &req, sub),
         ArmPath::SubscriptionActionGroups(sub) => {
@@ -445,6 +462,13 @@ async fn dispatch(
         ArmPath::SubscriptionScheduledQueryRules(sub) => {
             scheduled_query_rules::collection(&state, &req, ListScope::Subscription(sub))
         }
+        ArmPath::SubscriptionWorkspaces(sub) => list_reply(
+            &state,
+            &req,
+            ListScope::Subscription(sub),
+            |arm| &arm.workspaces,
+            as_stored,
+        ),
         ArmPath::ResourceGroup(scope) => resource_groups::item(&state, &req, scope),
         ArmPath::Workspaces(scope) => workspaces::collection(&state, &req, scope),
         ArmPath::Workspace(scope, ws) => workspaces::item(&state, &req, scope, ws),
@@ -465,12 +489,19 @@ async fn dispatch(
 }
 
 fn check_api_version(path: &ArmPath, query: Option<&str>) -> Result<&'static str, Response> {
+    check_api_version_in(path.supported_api_versions(), query)
+}
+
+/// ARM's `api-version` check against one service's list (also used by `/tenants`).
+pub fn check_api_version_in(
+    supported: &'static [&'static str],
+    query: Option<&str>,
+) -> Result<&'static str, Response> {
     let requested = query.and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
             .map(|(_, v)| v.into_owned())
     });
-    let supported = path.supported_api_versions();
     match requested {
         None => Err(arm_error(
             StatusCode::BAD_REQUEST,

@@ -1,7 +1,8 @@
 //! Subscriptions (read-only) and resource groups (`Microsoft.Resources`).
 //!
-//! Resource group PUT answers 201 on create and 200 on update; HEAD answers 204/404 with no
-//! body; DELETE removes the group and every resource in it (ARM deletes contained resources)
+//! Resource group PUT answers 201 on create and 200 on update; PATCH (`ResourceGroups_Update`,
+//! "if a field is unspecified, the current value is retained") changes tags and `managedBy`,
+//! never the location; HEAD answers 204/404 with no body; DELETE removes the group and every resource in it (ARM deletes contained resources)
 //! and answers 200 — the spec also allows 202 + polling, which this emulator never needs.
 
 use axum::http::{Method, StatusCode};
@@ -14,8 +15,10 @@ use super::{
 };
 use crate::AppState;
 
-/// Newest first. 2021-04-01 is the version the provider pins; the others are common in SDKs.
+/// Newest first. 2021-04-01 is the version the provider pins; the others are common in SDKs
+/// (2025-04-01 is azure-mgmt-resource 26's default: `Microsoft.Resources/stable/2025-04-01`).
 pub const API_VERSIONS: &[&str] = &[
+    "2025-04-01",
     "2024-03-01",
     "2023-07-01",
     "2022-09-01",
@@ -25,7 +28,11 @@ pub const API_VERSIONS: &[&str] = &[
     "2019-10-01",
 ];
 
-pub const SUBSCRIPTION_API_VERSIONS: &[&str] = &["2022-12-01", "2021-01-01", "2020-01-01"];
+/// `Microsoft.Resources` subscriptions (`Subscriptions_Get`, `Subscriptions_List`,
+/// `Tenants_List`). 2016-06-01 is the oldest stable version and still the default of older
+/// azure-mgmt-resource `SubscriptionClient`s; 2022-12-01 that of azure-mgmt-resource-subscriptions.
+pub const SUBSCRIPTION_API_VERSIONS: &[&str] =
+    &["2022-12-01", "2021-01-01", "2020-01-01", "2016-06-01"];
 
 pub fn key(sub: &str, rg: &str) -> String {
     format!("{sub}/{rg}").to_ascii_lowercase()
@@ -67,10 +74,31 @@ pub fn subscription(state: &AppState, req: &ArmRequest, sub: &str) -> Reply {
         .ok_or_else(|| super::subscription_not_found(sub))?;
     Ok(json_response(
         StatusCode::OK,
-        json!({
+        subscription_json(s, &tenant.tenant_id),
+    ))
+}
+
+/// `GET /subscriptions`: every seeded subscription (the caller's token reaches all of them),
+/// `{"value": [...]}` as `SubscriptionListResult` (no `nextLink`: one page).
+pub fn subscriptions(state: &AppState, req: &ArmRequest) -> Reply {
+    if req.method != Method::GET {
+        return Err(method_not_allowed(&req.method));
+    }
+    let tenant = state.tenant();
+    let items = tenant
+        .arm
+        .subscriptions
+        .values()
+        .map(|s| subscription_json(s, &tenant.tenant_id))
+        .collect();
+    Ok(list_response(items))
+}
+
+fn subscription_json(s: &super::Subscription, tenant_id: &str) -> Value {
+    json!({
             "id": format!("/subscriptions/{}", s.id),
             "subscriptionId": s.id,
-            "tenantId": tenant.tenant_id,
+            "tenantId": tenant_id,
             "displayName": s.display_name,
             "state": "Enabled",
             "authorizationSource": "RoleBased",
@@ -80,8 +108,7 @@ pub fn subscription(state: &AppState, req: &ArmRequest, sub: &str) -> Reply {
                 "quotaId": "PayAsYouGo_2014-09-01",
                 "spendingLimit": "Off",
             },
-        }),
-    ))
+    })
 }
 
 pub fn collection(state: &AppState, req: &ArmRequest, sub: &str) -> Reply {
@@ -157,6 +184,35 @@ pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope) -> Reply {
             };
             tenant.arm.resource_groups.put(&key, resource.clone());
             Ok(json_response(status, Value::Object(resource)))
+        }
+        Method::PATCH => {
+            let body = json_body(req)?;
+            if body.contains_key("location") {
+                // `ResourceGroupPatchable` has no location: a group never moves.
+                return Err(super::arm_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestContent",
+                    "The request content was invalid and could not be deserialized: 'Could not find member 'location' on object of type 'ResourceGroupPatchable'.'.",
+                ));
+            }
+            let mut tenant = state.tenant();
+            let Some(mut rg) = tenant.arm.resource_groups.get_latest(&key).cloned() else {
+                return Err(resource_group_not_found(&scope.resource_group));
+            };
+            if body.contains_key("tags") {
+                rg.insert("tags".into(), tags(&body)?);
+            }
+            match body.get("managedBy") {
+                Some(Value::String(m)) => {
+                    rg.insert("managedBy".into(), Value::String(m.clone()));
+                }
+                Some(Value::Null) => {
+                    rg.remove("managedBy");
+                }
+                _ => {}
+            }
+            tenant.arm.resource_groups.put(&key, rg.clone());
+            Ok(json_response(StatusCode::OK, Value::Object(rg)))
         }
         Method::DELETE => {
             let mut tenant = state.tenant();

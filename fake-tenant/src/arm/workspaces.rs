@@ -25,7 +25,10 @@ use crate::error::ArmError;
 use crate::state::Tenant;
 use crate::AppState;
 
-pub const API_VERSIONS: &[&str] = &["2023-09-01", "2022-10-01", "2020-08-01"];
+/// Newest first. 2025-07-01 is azure-mgmt-loganalytics 14's default
+/// (`Microsoft.OperationalInsights/stable/2025-07-01`); the workspace and table shapes this
+/// emulator returns are the same in every listed version for the members it serves.
+pub const API_VERSIONS: &[&str] = &["2025-07-01", "2023-09-01", "2022-10-01", "2020-08-01"];
 
 const TABLE_TYPE: &str = "Microsoft.OperationalInsights/workspaces/tables";
 const SKUS: &[&str] = &[

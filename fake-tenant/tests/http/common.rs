@@ -43,22 +43,57 @@ impl TestTenant {
     }
 
     pub async fn start_with(seed: Value) -> TestTenant {
+        Self::serve(seed, None).await
+    }
+
+    /// The default seed served over HTTPS with a certificate from `ca` for `public_host`,
+    /// at the public base URL `https://{public_host}:{port}`. The client trusts only `ca` and
+    /// resolves `public_host` to the listener, as DNS would.
+    pub async fn start_tls(ca: &TestCa, public_host: &str) -> TestTenant {
+        let seed = fake_tenant::seed::load("default").expect("default seed");
+        Self::serve(seed, Some((ca, public_host))).await
+    }
+
+    async fn serve(seed: Value, tls: Option<(&TestCa, &str)>) -> TestTenant {
         let tenant = fake_tenant::seed::build(&seed).expect("seed builds a tenant");
         let state = AppState::new(tenant);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral port");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        state.set_base_url(&url);
+        let address = listener.local_addr().expect("local addr");
         let app = fake_tenant::app(state.clone());
+        let (url, http, config) = match tls {
+            None => (format!("http://{address}"), reqwest::Client::new(), None),
+            Some((ca, host)) => {
+                let (cert, key) = ca.server_certificate(&[host]);
+                let config = fake_tenant::tls::server_config(cert.as_bytes(), key.as_bytes())
+                    .expect("TLS config");
+                let http = reqwest::Client::builder()
+                    .tls_built_in_root_certs(false)
+                    .add_root_certificate(
+                        reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).expect("CA"),
+                    )
+                    .resolve(host, address)
+                    .build()
+                    .expect("TLS client");
+                (
+                    format!("https://{host}:{}", address.port()),
+                    http,
+                    Some(config),
+                )
+            }
+        };
+        state.set_base_url(&url);
         tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            fake_tenant::tls::serve(listener, config, app, std::future::pending())
+                .await
+                .expect("serve");
         });
         let app0 = &seed["auth"]["applications"][0];
         let mut tenant = TestTenant {
             url,
             state,
-            http: reqwest::Client::new(),
+            http,
             tenant_id: seed["tenant"]["id"].as_str().expect("tenant id").to_owned(),
             client_id: app0["appId"].as_str().expect("app id").to_owned(),
             client_secret: app0["clientSecrets"][0]
@@ -189,4 +224,43 @@ pub async fn json_body(response: reqwest::Response) -> Value {
     let text = response.text().await.expect("body readable");
     serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text}"))
+}
+
+/// A throw-away certificate authority generated for one test run (no key is committed).
+pub struct TestCa {
+    pub cert_pem: String,
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "breakglass fake-tenant test CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        TestCa {
+            cert_pem: cert.pem(),
+            params,
+            key,
+        }
+    }
+
+    /// A server certificate (PEM) and its key (PKCS#8 PEM) for `names`, signed by this CA.
+    pub fn server_certificate(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = rcgen::CertificateParams::new(names).expect("server params");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).expect("server certificate");
+        (cert.pem(), key.serialize_pem())
+    }
 }

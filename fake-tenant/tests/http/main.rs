@@ -7,5 +7,6 @@ mod arm;
 mod behaviour;
 mod directory;
 mod pim;
+mod sdk_compat;
 mod spec_walk;
 mod token;

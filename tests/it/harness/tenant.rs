@@ -1,5 +1,8 @@
-//! The emulated tenant, served in-process on an ephemeral loopback port for one test.
+//! The emulated tenant, served in-process on an ephemeral loopback port for one test — over
+//! plain HTTP, or over HTTPS at a public name only a test proxy resolves (`start_tls`).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use fake_tenant::AppState;
@@ -7,7 +10,15 @@ use serde_json::Value as Json;
 
 pub struct FakeTenant {
     /// `http://127.0.0.1:<port>`: token endpoint, Graph (`/v1.0`), ARM and `/_fake` admin.
+    /// Over TLS, the public URL (`https://<name>`), reachable only through a proxy that maps
+    /// the name to `listen`.
     pub base_url: String,
+    /// The socket the server listens on (what a proxy connects to).
+    pub listen: SocketAddr,
+    /// Over TLS: the PEM file with the test CA that signed the server certificate, for
+    /// `SSL_CERT_FILE`. The directory holding it lives as long as the tenant.
+    pub ca_file: Option<PathBuf>,
+    _tls_dir: Option<tempfile::TempDir>,
     /// Direct access to the tenant model, for checks that do not go through HTTP.
     pub state: AppState,
     pub tenant_id: String,
@@ -26,6 +37,30 @@ impl FakeTenant {
 
     /// A named embedded seed (`forbid-permanent`, …) or a path to a seed file.
     pub fn with_seed(seed: &str) -> FakeTenant {
+        FakeTenant::serve(seed, None)
+    }
+
+    /// The default seed over HTTPS: a CA generated for this test signs a certificate for
+    /// `public_host`, the public base URL is `https://{public_host}` (port 443, which a proxy
+    /// maps to the real listener), and `ca_file` holds the CA for the client to trust.
+    pub fn start_tls(public_host: &str) -> FakeTenant {
+        FakeTenant::serve("default", Some(public_host))
+    }
+
+    /// The default seed over HTTPS for clients that connect directly (no proxy): the public
+    /// base URL is `https://{host}:{port}` with the real port, `host` must resolve to
+    /// 127.0.0.1 (`localhost`).
+    pub fn start_tls_direct(host: &str) -> FakeTenant {
+        FakeTenant::serve("default", Some(host)).with_port_in_url()
+    }
+
+    fn with_port_in_url(mut self) -> FakeTenant {
+        self.base_url = format!("{}:{}", self.base_url, self.listen.port());
+        self.state.set_base_url(&self.base_url);
+        self
+    }
+
+    fn serve(seed: &str, public_host: Option<&str>) -> FakeTenant {
         let seed_json =
             fake_tenant::seed::load(seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         let tenant =
@@ -37,7 +72,28 @@ impl FakeTenant {
         listener
             .set_nonblocking(true)
             .expect("non-blocking listener");
-        let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let listen = listener.local_addr().expect("local addr");
+        let (base_url, tls, ca_file, tls_dir) = match public_host {
+            None => (format!("http://{listen}"), None, None, None),
+            Some(host) => {
+                let ca = super::tls::TestCa::new();
+                let (cert, key) = ca.server_certificate(&[host]);
+                let config = fake_tenant::tls::server_config(cert.as_bytes(), key.as_bytes())
+                    .expect("TLS configuration");
+                let dir = tempfile::Builder::new()
+                    .prefix("breakglass-tls-")
+                    .tempdir()
+                    .expect("temp dir");
+                let ca_file = dir.path().join("test-ca.pem");
+                std::fs::write(&ca_file, &ca.cert_pem).expect("write CA");
+                (
+                    format!("https://{host}"),
+                    Some(config),
+                    Some(ca_file),
+                    Some(dir),
+                )
+            }
+        };
         state.set_base_url(&base_url);
 
         let app = fake_tenant::app(state.clone());
@@ -53,18 +109,20 @@ impl FakeTenant {
                 runtime.block_on(async move {
                     let listener =
                         tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await
-                        .expect("fake tenant server");
+                    fake_tenant::tls::serve(listener, tls, app, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("fake tenant server");
                 });
             })
             .expect("spawn fake tenant");
 
         FakeTenant {
             base_url,
+            listen,
+            ca_file,
+            _tls_dir: tls_dir,
             state,
             tenant_id,
             client_id,
@@ -90,6 +148,11 @@ impl FakeTenant {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .chain(
+            self.ca_file
+                .iter()
+                .map(|f| ("SSL_CERT_FILE".to_owned(), f.display().to_string())),
+        )
         .collect()
     }
 }

@@ -76,6 +76,10 @@ pub async fn get_one(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    if let Some(cast) = id.strip_prefix("microsoft.graph.") {
+        // A type-cast segment, not an id (the `{id}` route also catches it).
+        return cast_other_than_user(&state, &caller, cast);
+    }
     let read = authorize_read(&caller, &USER_READ, &uri, &headers, &DELETED_RULES)?;
     let item = reader_view(&state, |directory, lag| {
         directory
@@ -87,6 +91,42 @@ pub async fn get_one(
     let item = typed(item.ok_or_else(|| GraphError::not_found(&id))?);
     let location = location(&state, "/directory/deletedItems", "directory/deletedItems");
     Ok(read.entity(&item, &location))
+}
+
+/// Types "List deletedItems" can list besides users. The emulator only soft-deletes users, so
+/// these lists are empty; any other cast is a segment Graph cannot resolve (400, as for every
+/// unknown segment), never a 404 for an "object" named like a type.
+const OTHER_DELETED_TYPES: [&str; 8] = [
+    "administrativeUnit",
+    "application",
+    "certificateAuthorityDetail",
+    "certificateBasedAuthPki",
+    "externalUserProfile",
+    "group",
+    "pendingExternalUserProfile",
+    "servicePrincipal",
+];
+
+fn cast_other_than_user(
+    state: &AppState,
+    caller: &Caller,
+    cast: &str,
+) -> Result<Json<Value>, GraphError> {
+    if !OTHER_DELETED_TYPES.contains(&cast) {
+        return Err(GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Resource not found for the segment 'microsoft.graph.{cast}'."),
+        ));
+    }
+    require_permission(caller, &USER_READ)?;
+    Ok(Json(serde_json::json!({
+        "@odata.context": format!(
+            "{}/v1.0/$metadata#directory/deletedItems/microsoft.graph.{cast}",
+            state.base_url()
+        ),
+        "value": [],
+    })))
 }
 
 /// Permanent deletion: the object, its password and its authentication methods are gone.
