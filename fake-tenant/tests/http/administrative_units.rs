@@ -482,6 +482,17 @@ async fn members_are_added_and_removed_by_reference() {
     );
     let user = select(&t, LEGACY_EMERGENCY, "id,isManagementRestricted").await;
     assert_eq!(user["isManagementRestricted"], Value::Null);
+    // The flag is read-only: writing it changes nothing.
+    let (status, _) = send(
+        t.graph(Method::PATCH, &format!("/users/{ALICE}"))
+            .json(&json!({"isManagementRestricted": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        select(&t, ALICE, "id,isManagementRestricted").await["isManagementRestricted"],
+        Value::Null
+    );
     let (status, _) = send(t.graph(Method::GET, &format!("{UNITS}/{MISSING_ID}/members"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 

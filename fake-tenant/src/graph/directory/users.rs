@@ -50,8 +50,9 @@ const SENSITIVE_PROPERTIES: [&str; 6] = [
 ];
 
 /// Properties the service computes; values sent for them are ignored.
-const READ_ONLY_PROPERTIES: [&str; 8] = [
+const READ_ONLY_PROPERTIES: [&str; 9] = [
     "id",
+    "isManagementRestricted",
     "createdDateTime",
     "deletedDateTime",
     "lastPasswordChangeDateTime",
