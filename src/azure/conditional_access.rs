@@ -115,6 +115,56 @@ pub async fn change_exclusions(
     }
 }
 
+/// An authentication strength (`/policies/authenticationStrengthPolicies`): which method
+/// combinations satisfy it. The built-ins have fixed ids: `…0002` multifactor, `…0003`
+/// passwordless, `…0004` phishing-resistant (facts file, "Authentication strengths").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticationStrength {
+    pub id: String,
+    pub display_name: String,
+    pub policy_type: Option<String>,
+    /// Each entry a comma-separated combination, e.g. `fido2` or `password,sms`.
+    pub allowed_combinations: Vec<String>,
+}
+
+impl AuthenticationStrength {
+    fn from_json(v: &Json) -> Option<Self> {
+        Some(AuthenticationStrength {
+            id: v["id"].as_str()?.to_owned(),
+            display_name: v["displayName"].as_str().unwrap_or_default().to_owned(),
+            policy_type: v["policyType"].as_str().map(str::to_owned),
+            allowed_combinations: v["allowedCombinations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Json::as_str)
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+
+    /// Whether a user who signs in with `mode` alone (an `authenticationMethodModes` member
+    /// such as `fido2` or `x509CertificateMultiFactor`) satisfies the strength.
+    pub fn allows(&self, mode: &str) -> bool {
+        self.allowed_combinations
+            .iter()
+            .any(|c| c.split(',').all(|m| m.trim().eq_ignore_ascii_case(mode)))
+    }
+}
+
+/// Every authentication strength of the tenant (built-in and custom).
+pub async fn authentication_strengths(
+    graph: &GraphClient,
+    deadline: Deadline,
+) -> Result<Vec<AuthenticationStrength>, AzureError> {
+    Ok(graph
+        .list_all("/policies/authenticationStrengthPolicies", deadline)
+        .await?
+        .iter()
+        .filter_map(AuthenticationStrength::from_json)
+        .collect())
+}
+
 /// Read-only views of a policy object as Graph returns it.
 pub mod policy {
     use serde_json::Value as Json;

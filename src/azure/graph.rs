@@ -101,6 +101,19 @@ impl GraphClient {
         Ok(self.inner.call(call, deadline).await?.body)
     }
 
+    /// A POST whose repetition cannot do harm because the caller reads a repeated effect back
+    /// as success — adding a `$ref` member, where a second add answers "already exist" — so
+    /// it is re-sent after an ambiguous failure like a PUT.
+    pub async fn post_idempotent(
+        &self,
+        path: &str,
+        body: Json,
+        deadline: &Deadline,
+    ) -> Result<Option<Json>, AzureError> {
+        let call = Call::new(Method::POST, path).body(body);
+        Ok(self.inner.call(call, deadline).await?.body)
+    }
+
     /// PATCH (204). Only the properties sent change, but arrays are replaced whole.
     pub async fn patch(
         &self,

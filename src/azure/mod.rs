@@ -13,6 +13,7 @@
 //! - `consistency`: `ConsistencyWait`; `locks`: `ObjectLocks`.
 //! - `error`: `AzureError` and friends; `redact`: what may be logged.
 
+pub mod administrative_units;
 pub mod arm;
 pub mod auth;
 pub mod cloud;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures::FutureExt;
+use futures::{FutureExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
@@ -344,6 +344,286 @@ impl<'a> Users<'a> {
     }
 }
 
+/// A certificate user id (`authorizationInfo.certificateUserIds` entry): `X509:<Mapping>…`
+/// ("Mapping to the certificateUserIds attribute in Microsoft Entra ID": at most 10 per user,
+/// each at most 1024 characters, unique in the tenant, prefix case-sensitive).
+pub const MAX_CERTIFICATE_USER_IDS: usize = 10;
+pub const MAX_CERTIFICATE_USER_ID_LENGTH: usize = 1024;
+
+/// The documented `X509:<Mapping>` forms, checked before sending so a plan can say which value
+/// is wrong: `<PN>`, `<RFC822>`, `<S>`, `<SKI>`, `<SHA1-PUKEY>`, `<I>…<S>…`, `<I>…<SR>…`.
+pub fn is_well_formed_certificate_user_id(value: &str) -> bool {
+    let Some(rest) = value.strip_prefix("X509:") else {
+        return false;
+    };
+    if value.chars().count() > MAX_CERTIFICATE_USER_ID_LENGTH {
+        return false;
+    }
+    let simple = ["<PN>", "<RFC822>", "<S>", "<SKI>", "<SHA1-PUKEY>"];
+    if let Some(tail) = simple.iter().find_map(|tag| rest.strip_prefix(tag)) {
+        return !tail.is_empty();
+    }
+    let Some(issuer_and) = rest.strip_prefix("<I>") else {
+        return false;
+    };
+    ["<S>", "<SR>"].iter().any(|tag| {
+        issuer_and
+            .split_once(tag)
+            .is_some_and(|(issuer, tail)| !issuer.is_empty() && !tail.is_empty())
+    })
+}
+
+/// The kind of a registered authentication method, from its `@odata.type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodKind {
+    Password,
+    /// A passkey (FIDO2 security key or passkey in an authenticator).
+    Fido2 {
+        /// `deviceBound` or `synced`.
+        passkey_type: Option<String>,
+        /// `attested` or `notAttested`.
+        attestation_level: Option<String>,
+        model: Option<String>,
+    },
+    MicrosoftAuthenticator,
+    Phone,
+    Email,
+    SoftwareOath,
+    TemporaryAccessPass,
+    WindowsHelloForBusiness,
+    PlatformCredential,
+    External,
+    QrCodePin,
+    /// A type this client does not know yet, with its `@odata.type`.
+    Other(String),
+}
+
+impl MethodKind {
+    /// The short name used in plans and state (`password`, `fido2`, ...).
+    pub fn name(&self) -> &str {
+        match self {
+            MethodKind::Password => "password",
+            MethodKind::Fido2 { .. } => "fido2",
+            MethodKind::MicrosoftAuthenticator => "microsoftAuthenticator",
+            MethodKind::Phone => "phone",
+            MethodKind::Email => "email",
+            MethodKind::SoftwareOath => "softwareOath",
+            MethodKind::TemporaryAccessPass => "temporaryAccessPass",
+            MethodKind::WindowsHelloForBusiness => "windowsHelloForBusiness",
+            MethodKind::PlatformCredential => "platformCredential",
+            MethodKind::External => "external",
+            MethodKind::QrCodePin => "qrCodePin",
+            MethodKind::Other(t) => t,
+        }
+    }
+
+    /// Phishing-resistant kinds: passkeys (FIDO2), Windows Hello for Business and platform
+    /// credential for macOS ("Authentication methods in Microsoft Entra ID"; the
+    /// Phishing-resistant MFA strength allows `fido2`, `windowsHelloForBusiness` and
+    /// `x509CertificateMultiFactor`). Certificate-based authentication has no per-user method
+    /// in Graph v1.0; see `Users::certificate_user_ids`.
+    pub fn is_phishing_resistant(&self) -> bool {
+        matches!(
+            self,
+            MethodKind::Fido2 { .. }
+                | MethodKind::WindowsHelloForBusiness
+                | MethodKind::PlatformCredential
+        )
+    }
+}
+
+/// A registered authentication method (`GET /users/{id}/authentication/methods`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticationMethod {
+    pub id: String,
+    pub kind: MethodKind,
+    pub display_name: Option<String>,
+    pub created_date_time: Option<String>,
+}
+
+impl AuthenticationMethod {
+    fn from_json(v: &Json) -> Option<Self> {
+        let text = |k: &str| v[k].as_str().map(str::to_owned);
+        let odata_type = v["@odata.type"].as_str().unwrap_or_default();
+        let kind = match odata_type.trim_start_matches("#microsoft.graph.") {
+            "passwordAuthenticationMethod" => MethodKind::Password,
+            "fido2AuthenticationMethod" => MethodKind::Fido2 {
+                passkey_type: text("passkeyType"),
+                attestation_level: text("attestationLevel"),
+                model: text("model"),
+            },
+            "microsoftAuthenticatorAuthenticationMethod" => MethodKind::MicrosoftAuthenticator,
+            "phoneAuthenticationMethod" => MethodKind::Phone,
+            "emailAuthenticationMethod" => MethodKind::Email,
+            "softwareOathAuthenticationMethod" => MethodKind::SoftwareOath,
+            "temporaryAccessPassAuthenticationMethod" => MethodKind::TemporaryAccessPass,
+            "windowsHelloForBusinessAuthenticationMethod" => MethodKind::WindowsHelloForBusiness,
+            "platformCredentialAuthenticationMethod" => MethodKind::PlatformCredential,
+            "externalAuthenticationMethod" => MethodKind::External,
+            "qrCodePinAuthenticationMethod" => MethodKind::QrCodePin,
+            _ => MethodKind::Other(odata_type.to_owned()),
+        };
+        Some(AuthenticationMethod {
+            id: text("id")?,
+            kind,
+            display_name: text("displayName"),
+            created_date_time: text("createdDateTime"),
+        })
+    }
+}
+
+/// A user's row in the registration details report.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationDetails {
+    pub id: String,
+    #[serde(default)]
+    pub methods_registered: Vec<String>,
+    #[serde(default)]
+    pub is_admin: Option<bool>,
+    #[serde(default)]
+    pub is_mfa_registered: bool,
+    #[serde(default)]
+    pub is_mfa_capable: bool,
+    #[serde(default)]
+    pub is_passwordless_capable: bool,
+    #[serde(default)]
+    pub last_updated_date_time: Option<String>,
+}
+
+impl Users<'_> {
+    /// The user's `authorizationInfo.certificateUserIds`; `None` when the user is not visible.
+    pub async fn certificate_user_ids(
+        &self,
+        id: &str,
+        deadline: &Deadline,
+    ) -> Result<Option<Vec<String>>, AzureError> {
+        let path = format!("/users/{}?$select=id,authorizationInfo", path_segment(id));
+        Ok(self.graph.get_optional(&path, deadline).await?.map(|u| {
+            u["authorizationInfo"]["certificateUserIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Json::as_str)
+                .map(str::to_owned)
+                .collect()
+        }))
+    }
+
+    /// Replaces the user's certificate user ids (the array is replaced whole; `[]` clears).
+    /// Graph refuses duplicates anywhere in the tenant (`is_certificate_user_id_conflict`) and
+    /// needs Privileged Authentication Administrator for cloud-only users.
+    pub async fn set_certificate_user_ids(
+        &self,
+        id: &str,
+        values: &[String],
+        deadline: &Deadline,
+    ) -> Result<(), AzureError> {
+        let path = format!("/users/{}", path_segment(id));
+        self.graph
+            .patch(
+                &path,
+                json!({"authorizationInfo": {"certificateUserIds": values}}),
+                deadline,
+            )
+            .await
+    }
+
+    /// Ids of the users holding `value` among their certificate user ids (an advanced query:
+    /// `$count=true` and `ConsistencyLevel: eventual`), e.g. to name the account a conflict is
+    /// with.
+    pub async fn holders_of_certificate_user_id(
+        &self,
+        value: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<String>, AzureError> {
+        let filter = format!(
+            "authorizationInfo/certificateUserIds/any(x:x eq '{}')",
+            value.replace('\'', "''")
+        );
+        let path = format!(
+            "/users?$select=id&$count=true&$filter={}",
+            form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
+        let found: Vec<Json> = self
+            .graph
+            .list_eventual(&path, deadline)
+            .try_collect()
+            .await?;
+        Ok(found
+            .iter()
+            .filter_map(|u| u["id"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// The user's `isManagementRestricted`: `true` when it is a member of a restricted
+    /// management administrative unit (then only roles scoped to that unit can change it).
+    /// `None` when the user is not visible.
+    pub async fn is_management_restricted(
+        &self,
+        id: &str,
+        deadline: &Deadline,
+    ) -> Result<Option<bool>, AzureError> {
+        let path = format!(
+            "/users/{}?$select=id,isManagementRestricted",
+            path_segment(id)
+        );
+        Ok(self
+            .graph
+            .get_optional(&path, deadline)
+            .await?
+            .map(|u| u["isManagementRestricted"].as_bool().unwrap_or(false)))
+    }
+
+    /// The user's registered authentication methods with their kinds; `None` when the user is
+    /// not visible.
+    pub async fn authentication_methods(
+        &self,
+        id: &str,
+        deadline: Deadline,
+    ) -> Result<Option<Vec<AuthenticationMethod>>, AzureError> {
+        let path = format!("/users/{}/authentication/methods", path_segment(id));
+        match self.graph.list_all(&path, deadline).await {
+            Ok(items) => Ok(Some(
+                items
+                    .iter()
+                    .filter_map(AuthenticationMethod::from_json)
+                    .collect(),
+            )),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The user's row in the authentication-methods registration report (needs
+    /// `AuditLog.Read.All`); `None` when the report has no row for the user.
+    pub async fn registration_details(
+        &self,
+        id: &str,
+        deadline: &Deadline,
+    ) -> Result<Option<RegistrationDetails>, AzureError> {
+        let path = format!(
+            "/reports/authenticationMethods/userRegistrationDetails/{}",
+            path_segment(id)
+        );
+        match self.graph.get_optional(&path, deadline).await? {
+            None => Ok(None),
+            Some(body) => {
+                serde_json::from_value(body)
+                    .map(Some)
+                    .map_err(|e| AzureError::InvalidResponse {
+                        service: crate::azure::Service::Graph,
+                        method: "GET".into(),
+                        url: path,
+                        reason: format!(
+                            "the registration details are not in the expected shape ({e})"
+                        ),
+                    })
+            }
+        }
+    }
+}
+
 fn parse_user(body: Json, path: &str) -> Result<User, AzureError> {
     serde_json::from_value(body).map_err(|e| AzureError::InvalidResponse {
         service: crate::azure::Service::Graph,
@@ -370,14 +650,47 @@ pub(crate) fn path_segment(raw: &str) -> String {
 
 // ---- what Graph's answers mean ------------------------------------------------------------
 
-/// Another object already holds the UPN (`400` with an `ObjectConflict` detail).
+/// Another object already holds the UPN (`400` with an `ObjectConflict` detail). A conflict
+/// detail that names another property (`certificateUserIds`) is not a UPN conflict.
 pub fn is_upn_conflict(e: &AzureError) -> bool {
     e.api().is_some_and(|a| {
-        a.details.iter().any(|d| d.code == "ObjectConflict")
-            || a.message
-                .as_deref()
-                .is_some_and(|m| m.contains("same value for property userPrincipalName"))
+        a.details.iter().any(|d| {
+            d.code == "ObjectConflict"
+                && d.target
+                    .as_deref()
+                    .is_none_or(|t| t.eq_ignore_ascii_case("userPrincipalName"))
+        }) || a
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("same value for property userPrincipalName"))
     })
+}
+
+/// A certificate user id is already held by another account in the tenant (or repeated in the
+/// list): `400` with an `ObjectConflict` detail naming `certificateUserIds`, or the directory's
+/// "same value for property certificateUserIds" message.
+pub fn is_certificate_user_id_conflict(e: &AzureError) -> bool {
+    e.status() == Some(400)
+        && e.api().is_some_and(|a| {
+            a.details.iter().any(|d| {
+                d.code == "ObjectConflict"
+                    && d.target
+                        .as_deref()
+                        .is_some_and(|t| t.eq_ignore_ascii_case("certificateUserIds"))
+            }) || a
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("same value for property certificateUserIds"))
+        })
+}
+
+/// The certificate user ids were refused as malformed (wrong form, more than 10, too long).
+pub fn is_certificate_user_ids_invalid(e: &AzureError) -> bool {
+    e.status() == Some(400)
+        && !is_certificate_user_id_conflict(e)
+        && e.api()
+            .and_then(|a| a.message.as_deref())
+            .is_some_and(|m| m.contains("certificateUserIds"))
 }
 
 /// The UPN's domain is not a verified domain of the tenant.

@@ -1,6 +1,7 @@
 //! The single integration-test binary (one link step for every e2e and protocol test).
 //! Each area adds its module here.
 
+mod azure_admin_units;
 mod azure_arm;
 mod azure_auth;
 mod azure_directory_objects;

@@ -710,6 +710,16 @@ impl Filter {
                 ..
             }
             | Filter::EndsWith { path, .. } => Some(path.clone()),
+            // "To filter against the certificateUserIds object, the request must include the
+            // `$count=true` query string, and the ConsistencyLevel header must be set to
+            // `eventual`" (Mapping to the certificateUserIds attribute in Microsoft Entra ID).
+            Filter::Any { path, .. }
+                if path
+                    .to_ascii_lowercase()
+                    .starts_with("authorizationinfo/certificateuserids") =>
+            {
+                Some(path.clone())
+            }
             Filter::Any {
                 predicate, path, ..
             } => predicate.advanced_operator().map(|_| path.clone()),

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod administrative_units;
 mod arm;
 mod behaviour;
 mod directory;

@@ -16,6 +16,12 @@ const MFA_ALL_USERS: &str = "ca000000-0000-4000-8000-000000000001";
 const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
 const SECURITY_READER: &str = "5d6b6bb7-de71-4623-b4af-96380a352509";
 const MISSING_ID: &str = "00000000-0000-4000-8000-0000000000ff";
+const LEGACY_EMERGENCY: &str = "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e05";
+const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
+const PHISHING_RESISTANT: &str = "00000000-0000-0000-0000-000000000004";
+const USER_ADMINISTRATOR: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+/// The seed's `terraform-breakglass` service principal.
+const PROVIDER_SP: &str = "4f97c425-4dcd-40fc-b52d-0e5f5b1ab19b";
 
 const SUB: &str = "eeb0c733-9a1c-437b-b310-e18599b1b281";
 const RG: &str = "rg-breakglass-monitoring";
@@ -349,7 +355,238 @@ async fn walk_graph(t: &TestTenant) {
     )
     .await;
     call(t, G, Method::GET, "/domains", None, 200).await;
+    call(t, G, Method::GET, "/domains/contoso.com", None, 200).await;
+    call(t, G, Method::GET, "/domains/nowhere.example", None, 404).await;
     call(t, G, Method::GET, "/organization", None, 200).await;
+
+    // Authentication methods one by one, passkeys, registration details, strengths.
+    call(
+        t,
+        G,
+        Method::GET,
+        &format!("/users/{ALICE}/authentication/methods/{PASSWORD_METHOD_ID}"),
+        None,
+        200,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::GET,
+        &format!("/users/{ALICE}/authentication/methods/{MISSING_ID}"),
+        None,
+        404,
+    )
+    .await;
+    let keys = call(
+        t,
+        G,
+        Method::GET,
+        &format!("/users/{LEGACY_EMERGENCY}/authentication/fido2Methods"),
+        None,
+        200,
+    )
+    .await;
+    let key = keys["value"][0]["id"].as_str().expect("seeded passkey");
+    call(
+        t,
+        G,
+        Method::GET,
+        &format!("/users/{LEGACY_EMERGENCY}/authentication/fido2Methods/{key}"),
+        None,
+        200,
+    )
+    .await;
+    // The provider's app may read methods, not delete them: the documented 403.
+    call(
+        t,
+        G,
+        Method::DELETE,
+        &format!("/users/{LEGACY_EMERGENCY}/authentication/fido2Methods/{key}"),
+        None,
+        403,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::GET,
+        "/reports/authenticationMethods/userRegistrationDetails",
+        None,
+        200,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::GET,
+        &format!("/reports/authenticationMethods/userRegistrationDetails/{LEGACY_EMERGENCY}"),
+        None,
+        200,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::GET,
+        "/policies/authenticationStrengthPolicies",
+        None,
+        200,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::GET,
+        &format!("/policies/authenticationStrengthPolicies/{PHISHING_RESISTANT}"),
+        None,
+        200,
+    )
+    .await;
+
+    // Administrative units: a restricted unit with the new account and a scoped role.
+    call(
+        t,
+        G,
+        Method::GET,
+        "/directory/administrativeUnits",
+        None,
+        200,
+    )
+    .await;
+    let unit = call(
+        t,
+        G,
+        Method::POST,
+        "/directory/administrativeUnits",
+        Some(json!({"displayName": "Walk: emergency access", "description": "walk", "isMemberManagementRestricted": true})),
+        201,
+    )
+    .await;
+    let unit = unit["id"].as_str().expect("unit id").to_owned();
+    let units = format!("/directory/administrativeUnits/{unit}");
+    call(t, G, Method::GET, &units, None, 200).await;
+    call(
+        t,
+        G,
+        Method::PATCH,
+        &units,
+        Some(json!({"description": "walk, updated"})),
+        204,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::PATCH,
+        &units,
+        Some(json!({"isMemberManagementRestricted": false})),
+        400,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::POST,
+        &format!("{units}/members/$ref"),
+        Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")})),
+        204,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::POST,
+        &format!("{units}/members/$ref"),
+        Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{MISSING_ID}")})),
+        404,
+    )
+    .await;
+    call(t, G, Method::GET, &format!("{units}/members"), None, 200).await;
+    call(
+        t,
+        G,
+        Method::GET,
+        &format!("{units}/members/$ref"),
+        None,
+        200,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::GET,
+        &format!("/users/{user}/memberOf"),
+        None,
+        200,
+    )
+    .await;
+    let scoped = call(
+        t,
+        G,
+        Method::POST,
+        &format!("{units}/scopedRoleMembers"),
+        Some(json!({"roleId": USER_ADMINISTRATOR, "roleMemberInfo": {"id": PROVIDER_SP}})),
+        201,
+    )
+    .await;
+    let scoped = scoped["id"].as_str().expect("membership id").to_owned();
+    call(
+        t,
+        G,
+        Method::POST,
+        &format!("{units}/scopedRoleMembers"),
+        Some(json!({"roleId": GLOBAL_ADMIN, "roleMemberInfo": {"id": PROVIDER_SP}})),
+        400,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::GET,
+        &format!("{units}/scopedRoleMembers"),
+        None,
+        200,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::GET,
+        &format!("{units}/scopedRoleMembers/{scoped}"),
+        None,
+        200,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::DELETE,
+        &format!("{units}/scopedRoleMembers/{scoped}"),
+        None,
+        204,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::DELETE,
+        &format!("{units}/members/{user}/$ref"),
+        None,
+        204,
+    )
+    .await;
+    call(
+        t,
+        G,
+        Method::DELETE,
+        &format!("{units}/members/{user}/$ref"),
+        None,
+        404,
+    )
+    .await;
+    call(t, G, Method::DELETE, &units, None, 204).await;
+    call(t, G, Method::GET, &units, None, 404).await;
 
     // Conditional access: list, get, create, update (state), delete.
     call(

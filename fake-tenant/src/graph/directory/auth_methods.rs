@@ -77,6 +77,50 @@ fn fido2_location(state: &AppState, key: &str, user_id: &str) -> CollectionLocat
     )
 }
 
+/// Every method of the user, each with `@odata.type`: the password (for users with one) and
+/// the passkeys. Certificate-based authentication has no per-user method in Graph v1.0 (the
+/// methods API lists none, and a certificate binds through `authorizationInfo`), so users with
+/// `certificateUserIds` show no extra entry here.
+fn methods_of(
+    directory: &DirectoryState,
+    user_id: &str,
+    lag: std::time::Duration,
+) -> Vec<Map<String, Value>> {
+    let mut methods = Vec::new();
+    if directory.has_password(user_id) {
+        let user = directory.users.get(user_id, lag);
+        let mut password = Map::new();
+        password.insert(
+            "@odata.type".into(),
+            Value::String("#microsoft.graph.passwordAuthenticationMethod".into()),
+        );
+        password.insert("id".into(), Value::String(PASSWORD_METHOD_ID.into()));
+        // The password itself is never returned.
+        password.insert("password".into(), Value::Null);
+        password.insert(
+            "createdDateTime".into(),
+            user.and_then(|u| u.get("lastPasswordChangeDateTime"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+        methods.push(password);
+    }
+    methods.extend(
+        fido2_of(directory, user_id)
+            .iter()
+            .map(|m| with_type(m, "#microsoft.graph.fido2AuthenticationMethod")),
+    );
+    methods
+}
+
+fn methods_location(state: &AppState, key: &str, user_id: &str) -> CollectionLocation {
+    location(
+        state,
+        format!("/users/{key}/authentication/methods"),
+        &format!("users('{user_id}')/authentication/methods"),
+    )
+}
+
 pub async fn list_methods(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -87,38 +131,30 @@ pub async fn list_methods(
     let read = authorize_read(&caller, &METHODS_READ, &uri, &headers, &METHOD_RULES)?;
     let (user_id, methods) = reader_view(&state, |directory, lag| -> Result<_, GraphError> {
         let user_id = visible_user_id(directory, &key, lag)?;
-        let mut methods = Vec::new();
-        if directory.has_password(&user_id) {
-            let user = directory.users.get(&user_id, lag);
-            let mut password = Map::new();
-            password.insert(
-                "@odata.type".into(),
-                Value::String("#microsoft.graph.passwordAuthenticationMethod".into()),
-            );
-            password.insert("id".into(), Value::String(PASSWORD_METHOD_ID.into()));
-            // The password itself is never returned.
-            password.insert("password".into(), Value::Null);
-            password.insert(
-                "createdDateTime".into(),
-                user.and_then(|u| u.get("lastPasswordChangeDateTime"))
-                    .cloned()
-                    .unwrap_or(Value::Null),
-            );
-            methods.push(password);
-        }
-        methods.extend(
-            fido2_of(directory, &user_id)
-                .iter()
-                .map(|m| with_type(m, "#microsoft.graph.fido2AuthenticationMethod")),
-        );
+        let methods = methods_of(directory, &user_id, lag);
         Ok((user_id, methods))
     })?;
-    let location = location(
-        &state,
-        format!("/users/{key}/authentication/methods"),
-        &format!("users('{user_id}')/authentication/methods"),
-    );
-    Ok(read.collection(methods, &location))
+    Ok(read.collection(methods, &methods_location(&state, &key, &user_id)))
+}
+
+/// `GET /users/{id}/authentication/methods/{methodId}`: one method of any kind, or 404.
+pub async fn get_method(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((key, method_id)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    let read = authorize_read(&caller, &METHODS_READ, &uri, &headers, &METHOD_RULES)?;
+    let (user_id, method) = reader_view(&state, |directory, lag| -> Result<_, GraphError> {
+        let user_id = visible_user_id(directory, &key, lag)?;
+        let method = methods_of(directory, &user_id, lag)
+            .into_iter()
+            .find(|m| m["id"].as_str() == Some(method_id.as_str()));
+        Ok((user_id, method))
+    })?;
+    let method = method.ok_or_else(|| GraphError::not_found(&method_id))?;
+    Ok(read.entity(&method, &methods_location(&state, &key, &user_id)))
 }
 
 pub async fn list_fido2(
@@ -166,6 +202,7 @@ pub async fn delete_fido2(
     let mut tenant = state.tenant();
     let user_id = super::users::find_user_id_latest(&tenant.directory, &key)
         .ok_or_else(|| GraphError::not_found(&key))?;
+    super::restricted::check_method_change(&tenant, &caller, &user_id)?;
     require_privileged_caller_for(&tenant, &caller, &user_id)?;
     let methods = tenant
         .directory

@@ -54,7 +54,7 @@ const USER_KEYWORDS: [&str; 3] = ["All", "None", "GuestsOrExternalUsers"];
 
 /// Built-in authentication strengths (fixed ids in every tenant) that a policy may reference
 /// by id; the service returns the whole object.
-fn built_in_authentication_strength(id: &str) -> Option<Value> {
+pub(super) fn built_in_authentication_strength(id: &str) -> Option<Value> {
     let (name, description, combinations): (&str, &str, &[&str]) = match id {
         "00000000-0000-0000-0000-000000000002" => (
             "Multifactor authentication",

@@ -71,7 +71,7 @@ pub async fn get_one(
 }
 
 /// A member as `/members` returns it: a directoryObject told apart by `@odata.type`.
-fn member_object(
+pub(super) fn member_object(
     directory: &DirectoryState,
     member_id: &str,
     lag: std::time::Duration,

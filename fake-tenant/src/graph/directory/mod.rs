@@ -1,15 +1,20 @@
-//! Users, deleted items, domains, organization, groups, authentication methods and
-//! conditional-access policies.
+//! Users, deleted items, domains, organization, groups, administrative units, authentication
+//! methods and conditional-access policies.
 //!
 //! Objects are stored with their Graph property names in `state::Collection`s, so reads honour
 //! the replication lag (`graph.replication_lag_ms`) while writes and conflict checks use the
 //! primary-replica view. Things Graph never returns (password hashes, group membership, the
 //! original UPN of a deleted user) live beside the objects, never inside them.
 
+mod administrative_units;
 mod auth_methods;
+mod authentication_strengths;
+mod authorization_info;
 mod conditional_access;
 mod deleted_items;
 mod groups;
+mod registration_details;
+mod restricted;
 mod tenant_info;
 mod users;
 
@@ -18,7 +23,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -57,6 +62,8 @@ pub struct DirectoryState {
     /// Ids (lower case) of Microsoft-managed CA policies: they cannot be deleted and only their
     /// state and user/group exclusions may change.
     pub microsoft_managed_policies: BTreeSet<String>,
+    /// Administrative units, their members and scoped-role members.
+    pub units: administrative_units::UnitsState,
     /// User id (lower case) → FIDO2 methods (passkeys) registered for the user.
     pub fido2_methods: BTreeMap<String, Vec<Map<String, Value>>>,
     /// User id (lower case) → salted password hash (`sha256:<salt>:<hex>`); never plaintext.
@@ -158,6 +165,8 @@ impl DirectoryState {
                     .insert(user_id.to_ascii_lowercase(), list);
             }
         }
+        state.units = administrative_units::UnitsState::from_seed(seed)?;
+        administrative_units::refresh_all(&mut state);
         Ok(state)
     }
 
@@ -194,6 +203,7 @@ impl DirectoryState {
             "microsoftManagedPolicyIds": self.microsoft_managed_policies,
             "conditionalAccessPolicies": list(&self.ca_policies),
             "fido2Methods": self.fido2_methods,
+            "administrativeUnits": self.units.dump(),
         })
     }
 
@@ -358,6 +368,16 @@ fn require_privileged_caller_for(
     if !tenant.pim.holds_privileged_role(user_id) {
         return Ok(());
     }
+    // Inside a restricted management administrative unit only unit-scoped roles count, and
+    // `restricted::check_*` (which every caller of this function runs first) has decided.
+    if !tenant
+        .directory
+        .units
+        .restricted_units_of(user_id)
+        .is_empty()
+    {
+        return Ok(());
+    }
     let allowed = caller.directory_roles.iter().any(|r| {
         HIGHER_PRIVILEGED_ROLES
             .iter()
@@ -405,8 +425,16 @@ pub fn routes() -> Router<AppState> {
                 .delete(users::delete),
         )
         .route(
+            "/users/{id}/memberOf",
+            get(administrative_units::user_member_of),
+        )
+        .route(
             "/users/{id}/authentication/methods",
             get(auth_methods::list_methods),
+        )
+        .route(
+            "/users/{id}/authentication/methods/{method_id}",
+            get(auth_methods::get_method),
         )
         .route(
             "/users/{id}/authentication/fido2Methods",
@@ -431,6 +459,54 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/directory/deletedItems/{id}/microsoft.graph.restore",
             post(deleted_items::restore),
+        )
+        .route(
+            "/directory/administrativeUnits",
+            get(administrative_units::list).post(administrative_units::create),
+        )
+        .route(
+            "/directory/administrativeUnits/{id}",
+            get(administrative_units::get_one)
+                .patch(administrative_units::update)
+                .delete(administrative_units::delete),
+        )
+        .route(
+            "/directory/administrativeUnits/{id}/members",
+            get(administrative_units::list_members),
+        )
+        .route(
+            "/directory/administrativeUnits/{id}/members/$ref",
+            get(administrative_units::list_member_refs).post(administrative_units::add_member),
+        )
+        .route(
+            "/directory/administrativeUnits/{id}/members/{member_id}/$ref",
+            delete(administrative_units::remove_member),
+        )
+        .route(
+            "/directory/administrativeUnits/{id}/scopedRoleMembers",
+            get(administrative_units::list_scoped_role_members)
+                .post(administrative_units::add_scoped_role_member),
+        )
+        .route(
+            "/directory/administrativeUnits/{id}/scopedRoleMembers/{membership_id}",
+            get(administrative_units::get_scoped_role_member)
+                .delete(administrative_units::remove_scoped_role_member),
+        )
+        .route(
+            "/reports/authenticationMethods/userRegistrationDetails",
+            get(registration_details::list),
+        )
+        .route(
+            "/reports/authenticationMethods/userRegistrationDetails/{id}",
+            get(registration_details::get_one),
+        )
+        .route(
+            "/policies/authenticationStrengthPolicies",
+            get(authentication_strengths::list),
+        )
+        .route(
+            "/policies/authenticationStrengthPolicies/{id}",
+            get(authentication_strengths::get_one),
         )
         .route("/domains", get(tenant_info::list_domains))
         .route("/domains/{id}", get(tenant_info::get_domain))
@@ -503,6 +579,9 @@ mod tests {
             "microsoftManagedPolicyIds": ["P9"],
             "conditionalAccessPolicyGenerator": {"fillTo": 2},
             "fido2Methods": {"u1": [{"id": "k1"}]},
+            "administrativeUnits": [{"id": "a1", "displayName": "A", "isMemberManagementRestricted": true,
+                                     "members": ["u1"],
+                                     "scopedRoleMembers": [{"roleId": "r1", "roleMemberInfo": {"id": "p1"}}]}],
         });
         let mut state = DirectoryState::from_seed(&seed).unwrap();
         let deleted = state.users.remove("u1").unwrap();
@@ -516,5 +595,7 @@ mod tests {
         assert!(reloaded.password_matches("u1", "Seed-Passw0rd"));
         assert_eq!(reloaded.group_members["g1"], ["u1"]);
         assert_eq!(reloaded.ca_policies.len_latest(), 2);
+        assert_eq!(reloaded.units.restricted_units_of("u1"), ["a1"]);
+        assert_eq!(reloaded.units.scoped_roles_of_unit("A1")[0]["roleId"], "r1");
     }
 }

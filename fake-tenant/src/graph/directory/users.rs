@@ -50,8 +50,9 @@ const SENSITIVE_PROPERTIES: [&str; 6] = [
 ];
 
 /// Properties the service computes; values sent for them are ignored.
-const READ_ONLY_PROPERTIES: [&str; 8] = [
+const READ_ONLY_PROPERTIES: [&str; 9] = [
     "id",
+    "isManagementRestricted",
     "createdDateTime",
     "deletedDateTime",
     "lastPasswordChangeDateTime",
@@ -110,6 +111,8 @@ pub(super) fn fill_defaults(user: &mut Map<String, Value>, created: Option<&str>
     }
     user.entry("userType")
         .or_insert_with(|| Value::String("Member".into()));
+    user.entry("authorizationInfo")
+        .or_insert_with(|| serde_json::json!({"certificateUserIds": []}));
     user.entry("accountEnabled").or_insert(Value::Bool(true));
     user.entry("onPremisesSyncEnabled").or_insert(Value::Null);
     if let Some(created) = created {
@@ -311,12 +314,14 @@ pub async fn update(
     let mut tenant = state.tenant();
     let id =
         find_user_id_latest(&tenant.directory, &key).ok_or_else(|| GraphError::not_found(&key))?;
+    super::restricted::check_user_update(&tenant, &caller, &id, &patch)?;
     if patch
         .keys()
         .any(|k| SENSITIVE_PROPERTIES.contains(&k.as_str()))
     {
         require_privileged_caller_for(&tenant, &caller, &id)?;
     }
+    let patch = super::authorization_info::checked_patch(&tenant, &caller, &id, patch)?;
     let directory = &mut tenant.directory;
     let current = directory
         .users
@@ -397,6 +402,7 @@ pub async fn delete(
     let mut tenant = state.tenant();
     let id =
         find_user_id_latest(&tenant.directory, &key).ok_or_else(|| GraphError::not_found(&key))?;
+    super::restricted::check_user_delete(&tenant, &caller, &id)?;
     require_privileged_caller_for(&tenant, &caller, &id)?;
     let directory = &mut tenant.directory;
     if directory

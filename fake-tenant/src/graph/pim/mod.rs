@@ -219,6 +219,32 @@ impl PimState {
         roles
     }
 
+    /// Role definition ids the principal holds right now at exactly `scope`: `/` for the whole
+    /// tenant, `/administrativeUnits/{id}` for a role scoped to an administrative unit
+    /// (`directoryScopeId` of a direct assignment). DIRECTORY uses it for the restricted
+    /// management administrative units, where only the scope of an assignment counts.
+    pub fn directory_roles_at(&self, principal_id: &str, scope: &str) -> Vec<String> {
+        let now = Moment::now();
+        let mut roles: Vec<String> = self
+            .assignments
+            .iter()
+            .filter(|a| {
+                a.principal_id.eq_ignore_ascii_case(principal_id)
+                    && a.directory_scope_id.eq_ignore_ascii_case(scope)
+                    && a.active(now)
+            })
+            .map(|a| a.role_definition_id.clone())
+            .collect();
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+
+    /// A role definition as Graph shows it (`id`, `displayName`, ...), by id in any casing.
+    pub fn role_definition_json(&self, id: &str) -> Option<&Map<String, Value>> {
+        self.role_definition(id)
+    }
+
     /// The canonical id of a role definition, matching case-insensitively.
     fn role_definition_id(&self, id: &str) -> Option<String> {
         self.definitions
