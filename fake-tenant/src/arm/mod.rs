@@ -17,7 +17,8 @@
 
 pub mod action_groups;
 pub mod diagnostic_settings;
-mod kql;
+pub mod kql;
+pub mod monitor;
 pub mod resource_groups;
 pub mod scheduled_query_rules;
 pub mod workspaces;
@@ -28,7 +29,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -55,6 +56,8 @@ pub struct ArmState {
     pub scheduled_query_rules: Collection,
     /// Simulated sign-in events (`POST /_fake/arm/signins`), oldest first.
     pub signins: Vec<Value>,
+    /// Emulated clock, Entra audit log, alert evaluation state and notifications.
+    pub monitor: monitor::MonitorState,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +121,18 @@ impl ArmState {
             }
         }
         arm.signins = array(seed, "signins")?.to_vec();
+        if let Some(monitor) = seed.get("monitor").filter(|m| !m.is_null()) {
+            arm.monitor.clock_offset = monitor["clockOffsetSeconds"]
+                .as_i64()
+                .unwrap_or(0)
+                .max(0)
+                .saturating_mul(monitor::SECOND);
+            for record in array(monitor, "auditLogs")? {
+                arm.monitor
+                    .audit_log
+                    .push(object(record, "monitor.auditLogs[]")?);
+            }
+        }
         Ok(arm)
     }
 
@@ -162,6 +177,12 @@ impl ArmState {
             "actionGroups": objects(&self.action_groups),
             "scheduledQueryRules": objects(&self.scheduled_query_rules),
             "signins": self.signins,
+            // Alert evaluation state and notifications are not part of a dump: a loaded
+            // tenant's rules start their schedules at load time.
+            "monitor": {
+                "clockOffsetSeconds": self.monitor.clock_offset / monitor::SECOND,
+                "auditLogs": self.monitor.audit_log,
+            },
         })
     }
 
@@ -227,10 +248,23 @@ pub fn routes() -> Router<AppState> {
 
 /// Test-only admin routes for this area, mounted under `/_fake/`.
 pub fn admin_routes() -> Router<AppState> {
-    Router::new().route(
-        "/arm/signins",
-        get(workspaces::list_signins).post(workspaces::simulate_signin),
-    )
+    Router::new()
+        .route(
+            "/arm/signins",
+            get(monitor::signins::list).post(monitor::signins::simulate),
+        )
+        .route(
+            "/arm/notifications",
+            get(monitor::list_notifications).delete(monitor::clear_notifications),
+        )
+        .route("/arm/alerts", get(monitor::list_alerts))
+        .route(
+            "/arm/workspaces/{workspace}/logs/{table}",
+            get(monitor::list_table_rows),
+        )
+        .route("/directory/auditLogs", get(monitor::list_audit_logs))
+        .route("/clock", get(monitor::get_clock))
+        .route("/clock/advance", post(monitor::advance_clock))
 }
 
 /// A resource group inside a subscription: the scope of every RG-level resource.

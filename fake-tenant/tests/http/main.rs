@@ -6,6 +6,7 @@ mod common;
 mod arm;
 mod behaviour;
 mod directory;
+mod monitor;
 mod pim;
 mod spec_walk;
 mod token;
