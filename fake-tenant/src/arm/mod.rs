@@ -19,6 +19,7 @@ pub mod action_groups;
 pub mod diagnostic_settings;
 pub mod kql;
 pub mod monitor;
+pub mod rbac;
 pub mod resource_groups;
 pub mod scheduled_query_rules;
 pub mod workspaces;
@@ -30,11 +31,12 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::error::ArmError;
 use crate::state::Collection;
+use crate::token::Caller;
 use crate::AppState;
 
 pub use workspaces::LogTable;
@@ -58,6 +60,8 @@ pub struct ArmState {
     pub signins: Vec<Value>,
     /// Emulated clock, Entra audit log, alert evaluation state and notifications.
     pub monitor: monitor::MonitorState,
+    /// Azure role definitions and assignments (authorization of the aadiam provider).
+    pub rbac: rbac::RbacState,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +125,7 @@ impl ArmState {
             }
         }
         arm.signins = array(seed, "signins")?.to_vec();
+        arm.rbac = rbac::RbacState::from_seed(seed)?;
         if let Some(monitor) = seed.get("monitor").filter(|m| !m.is_null()) {
             arm.monitor.clock_offset = monitor["clockOffsetSeconds"]
                 .as_i64()
@@ -169,7 +174,10 @@ impl ArmState {
                 .map(|o| Value::Object(o.clone()))
                 .collect()
         };
+        let rbac = self.rbac.dump();
         json!({
+            "roleDefinitions": rbac["roleDefinitions"],
+            "roleAssignments": rbac["roleAssignments"],
             "subscriptions": subscriptions,
             "resourceGroups": resource_groups,
             "workspaces": workspaces,
@@ -280,6 +288,9 @@ pub enum ArmPath {
     DiagnosticSettings,
     DiagnosticSetting(String),
     DiagnosticSettingsCategories,
+    /// `/providers/Microsoft.aadiam/providers/Microsoft.Authorization/roleAssignments[/{name}]`.
+    AadiamRoleAssignments,
+    AadiamRoleAssignment(String),
     Subscription(String),
     ResourceGroups(String),
     /// `…/providers/Microsoft.Insights/actionGroups` across a subscription.
@@ -309,6 +320,12 @@ impl ArmPath {
             }
             ["providers", "microsoft.aadiam", "diagnosticsettingscategories"] => {
                 ArmPath::DiagnosticSettingsCategories
+            }
+            ["providers", "microsoft.aadiam", "providers", "microsoft.authorization", "roleassignments"] => {
+                ArmPath::AadiamRoleAssignments
+            }
+            ["providers", "microsoft.aadiam", "providers", "microsoft.authorization", "roleassignments", _] => {
+                ArmPath::AadiamRoleAssignment(s[5].clone())
             }
             ["subscriptions", _] => ArmPath::Subscription(s[1].clone()),
             ["subscriptions", _, "resourcegroups"] => ArmPath::ResourceGroups(s[1].clone()),
@@ -364,6 +381,7 @@ impl ArmPath {
             ArmPath::DiagnosticSettings
             | ArmPath::DiagnosticSetting(_)
             | ArmPath::DiagnosticSettingsCategories => diagnostic_settings::API_VERSIONS,
+            ArmPath::AadiamRoleAssignments | ArmPath::AadiamRoleAssignment(_) => rbac::API_VERSIONS,
             ArmPath::Subscription(_) => resource_groups::SUBSCRIPTION_API_VERSIONS,
             ArmPath::ResourceGroups(_) | ArmPath::ResourceGroup(_) => resource_groups::API_VERSIONS,
             ArmPath::Workspaces(_)
@@ -426,6 +444,7 @@ pub type Reply = Result<Response, Response>;
 
 async fn dispatch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     method: Method,
     uri: Uri,
     body: Bytes,
@@ -462,6 +481,35 @@ async fn dispatch(
             return resource_group_not_found(&scope.resource_group);
         }
     }
+    // The tenant-level aadiam provider authorizes every call against Azure role assignments
+    // (rbac.rs); the request path is the scope ARM names in its AuthorizationFailed message.
+    let aadiam = match &path {
+        ArmPath::DiagnosticSettings | ArmPath::DiagnosticSetting(_) => Some("diagnosticSettings"),
+        ArmPath::DiagnosticSettingsCategories => Some("diagnosticSettingsCategories"),
+        _ => None,
+    };
+    if let Some(resource) = aadiam {
+        let scope = segments_path(&segments);
+        if let Err(denied) = rbac::authorize(
+            &state,
+            &caller,
+            &rbac::aadiam_action(resource, &method),
+            &scope,
+        ) {
+            return denied;
+        }
+    }
+    let rbac_lag = std::time::Duration::from_millis(
+        state
+            .tenant()
+            .behaviour
+            .setting_u64("arm.rbac_propagation_ms", 0),
+    );
+    let filter = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "$filter")
+            .map(|(_, v)| v.into_owned())
+    });
     let req = ArmRequest {
         method,
         api_version,
@@ -471,6 +519,10 @@ async fn dispatch(
         ArmPath::DiagnosticSettings => diagnostic_settings::collection(&state, &req),
         ArmPath::DiagnosticSetting(name) => diagnostic_settings::item(&state, &req, name),
         ArmPath::DiagnosticSettingsCategories => diagnostic_settings::categories(&req),
+        ArmPath::AadiamRoleAssignments => {
+            rbac::collection(&state, &caller, &req, filter.as_deref())
+        }
+        ArmPath::AadiamRoleAssignment(name) => rbac::item(&state, &caller, &req, name, rbac_lag),
         ArmPath::Subscription(sub) => resource_groups::subscription(&state, &req, sub),
         ArmPath::ResourceGroups(sub) => resource_groups::collection(&state, &req, sub),
         ArmPath::SubscriptionActionGroups(sub) => {
@@ -496,6 +548,11 @@ async fn dispatch(
         }
     };
     reply.unwrap_or_else(|e| e)
+}
+
+/// `/a/b/c` from decoded path segments.
+fn segments_path(segments: &[String]) -> String {
+    format!("/{}", segments.join("/"))
 }
 
 fn check_api_version(path: &ArmPath, query: Option<&str>) -> Result<&'static str, Response> {

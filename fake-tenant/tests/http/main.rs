@@ -8,5 +8,6 @@ mod behaviour;
 mod directory;
 mod monitor;
 mod pim;
+mod rbac;
 mod spec_walk;
 mod token;

@@ -900,3 +900,52 @@ async fn the_clock_only_moves_forward_through_the_admin_api() {
         "{stamped} vs {now}"
     );
 }
+
+#[tokio::test]
+async fn an_administrators_passkey_deletion_is_audited() {
+    let mut seed = fake_tenant::seed::load("default").unwrap();
+    seed["auth"]["applications"][0]["appRoles"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("UserAuthenticationMethod.ReadWrite.All"));
+    let t = TestTenant::start_with(seed).await;
+    let account = create_account(&t, "bg-04@contoso.onmicrosoft.com").await;
+    let key = admin(
+        &t,
+        Method::POST,
+        &format!("/directory/users/{account}/fido2"),
+        Some(json!({})),
+    )
+    .await;
+    let r = t
+        .graph(
+            Method::DELETE,
+            &format!(
+                "/users/{account}/authentication/fido2Methods/{}",
+                key["id"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let log = admin(&t, Method::GET, "/directory/auditLogs", None).await;
+    let records = log["value"].as_array().unwrap();
+    let find = |name: &str| {
+        records
+            .iter()
+            .find(|r| r["activityDisplayName"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {records:?}"))
+    };
+    let registered = find("User registered security info");
+    assert_eq!(registered["loggedByService"], "Authentication Methods");
+    assert_eq!(registered["initiatedBy"]["user"]["id"], json!(account));
+    let deleted = find("Admin deleted security info");
+    assert_eq!(deleted["category"], "UserManagement");
+    assert_eq!(deleted["initiatedBy"]["app"]["appId"], json!(t.client_id));
+    assert_eq!(deleted["targetResources"][0]["id"], json!(account));
+    assert_eq!(
+        find("Delete FIDO2 security key(s)")["loggedByService"],
+        "Device Registration Service"
+    );
+}
