@@ -14,6 +14,7 @@
 //! are flattened), "has_any operator", and "ago()", "now()".
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::parser::{
     Aggregate, AggregateFn, BinOp, Expr, LetValue, Op, Query, Source, StringOp, Tabular,
@@ -67,11 +68,31 @@ impl Table {
     }
 }
 
-/// Bindings visible to a query: `let` names.
+/// Bindings visible to a query: `let` names. A tabular `let` keeps the bindings of its
+/// definition, so it sees only the names defined before it (`let SigninLogs = SigninLogs |
+/// where …` reads the table) and no chain of lets can loop.
+#[derive(Clone, Default)]
 struct Env<'q> {
     scalars: HashMap<String, Value>,
     scalar_names: Vec<String>,
-    tables: HashMap<String, &'q Tabular>,
+    tables: HashMap<String, (&'q Tabular, Rc<Env<'q>>)>,
+    /// Tabular expressions bound so far, shared by every copy: lets referring to lets twice
+    /// (`let b = union a, a`) would otherwise cost exponential time.
+    steps: Rc<std::cell::Cell<usize>>,
+}
+
+/// At most this many tabular expressions are bound (or evaluated) per query.
+const MAX_STEPS: usize = 10_000;
+
+/// How many tabular expressions (lets, nested sources, union legs) may nest inside one
+/// another; the recursion stays bounded whatever the query.
+const MAX_NESTING: usize = 64;
+
+fn too_deep() -> QueryError {
+    QueryError::semantic(
+        "QueryTooComplex",
+        "The query nests tabular expressions (let, union, parentheses) too deeply, or uses too many.",
+    )
 }
 
 const SCALAR_FUNCTIONS: &[(&str, usize, usize)] = &[
@@ -108,11 +129,7 @@ fn semantic(op: &str, message: String) -> QueryError {
 
 /// Checks every name in the query against `catalog`; returns the output schema.
 pub fn bind(query: &Query, catalog: &dyn Catalog) -> Result<Schema, QueryError> {
-    let mut env = Env {
-        scalars: HashMap::new(),
-        scalar_names: Vec::new(),
-        tables: HashMap::new(),
-    };
+    let mut env = Env::default();
     for binding in &query.lets {
         match &binding.value {
             LetValue::Scalar(e) => {
@@ -121,13 +138,14 @@ pub fn bind(query: &Query, catalog: &dyn Catalog) -> Result<Schema, QueryError> 
                 env.tables.remove(&binding.name);
             }
             LetValue::Tabular(t) => {
-                bind_tabular(t, &env, catalog)?;
+                bind_tabular(t, &env, catalog, 0)?;
+                let scope = Rc::new(env.clone());
                 env.scalar_names.retain(|n| n != &binding.name);
-                env.tables.insert(binding.name.clone(), t);
+                env.tables.insert(binding.name.clone(), (t, scope));
             }
         }
     }
-    bind_tabular(&query.body, &env, catalog)
+    bind_tabular(&query.body, &env, catalog, 0)
 }
 
 /// The operator that consumes a source, as Kusto names it in "Failed to resolve" messages.
@@ -148,17 +166,18 @@ fn bind_source(
     consumer: Option<&'static str>,
     env: &Env<'_>,
     catalog: &dyn Catalog,
+    depth: usize,
 ) -> Result<Schema, QueryError> {
     match source {
         Source::Name(name, _) => {
-            if let Some(t) = env.tables.get(name) {
-                return bind_tabular(t, env, catalog);
+            if let Some((t, scope)) = env.tables.get(name) {
+                return bind_tabular(t, scope, catalog, depth + 1);
             }
             catalog
                 .schema(name)
                 .ok_or_else(|| unresolved_table(name, consumer))
         }
-        Source::Nested(t) => bind_tabular(t, env, catalog),
+        Source::Nested(t) => bind_tabular(t, env, catalog, depth + 1),
         Source::Union {
             fuzzy,
             inner,
@@ -168,7 +187,7 @@ fn bind_source(
             let mut schemas = Vec::new();
             let mut first_error = None;
             for leg in legs {
-                match bind_tabular(leg, env, catalog) {
+                match bind_tabular(leg, env, catalog, depth + 1) {
                     Ok(s) => schemas.push(s),
                     Err(e) if *fuzzy => {
                         first_error.get_or_insert(e);
@@ -214,8 +233,17 @@ fn union_schema(schemas: &[Schema], inner: bool, with_source: Option<&str>) -> S
     Schema::Known(columns)
 }
 
-fn bind_tabular(t: &Tabular, env: &Env<'_>, catalog: &dyn Catalog) -> Result<Schema, QueryError> {
-    let mut schema = bind_source(&t.source, consumer(t), env, catalog)?;
+fn bind_tabular(
+    t: &Tabular,
+    env: &Env<'_>,
+    catalog: &dyn Catalog,
+    depth: usize,
+) -> Result<Schema, QueryError> {
+    env.steps.set(env.steps.get() + 1);
+    if depth > MAX_NESTING || env.steps.get() > MAX_STEPS {
+        return Err(too_deep());
+    }
+    let mut schema = bind_source(&t.source, consumer(t), env, catalog, depth)?;
     for op in &t.ops {
         let name = op.name();
         schema = match op {
@@ -388,12 +416,13 @@ fn aggregate_type(a: &Aggregate, schema: &Schema) -> ColumnType {
 /// time, which is what `now()` and `ago()` are relative to).
 pub fn run(query: &Query, catalog: &dyn Catalog, now: i64) -> Result<Table, QueryError> {
     bind(query, catalog)?;
-    let mut env = Env {
-        scalars: HashMap::new(),
-        scalar_names: Vec::new(),
-        tables: HashMap::new(),
+    let mut env = Env::default();
+    let mut ctx = Ctx {
+        now,
+        catalog,
+        depth: 0,
+        steps: 0,
     };
-    let mut ctx = Ctx { now, catalog };
     for binding in &query.lets {
         match &binding.value {
             LetValue::Scalar(e) => {
@@ -407,8 +436,10 @@ pub fn run(query: &Query, catalog: &dyn Catalog, now: i64) -> Result<Table, Quer
                 env.tables.remove(&binding.name);
             }
             LetValue::Tabular(t) => {
+                let scope = Rc::new(env.clone());
                 env.scalars.remove(&binding.name);
-                env.tables.insert(binding.name.clone(), t);
+                env.scalar_names.retain(|n| n != &binding.name);
+                env.tables.insert(binding.name.clone(), (t, scope));
             }
         }
     }
@@ -418,6 +449,10 @@ pub fn run(query: &Query, catalog: &dyn Catalog, now: i64) -> Result<Table, Quer
 struct Ctx<'c> {
     now: i64,
     catalog: &'c dyn Catalog,
+    /// Nesting of tabular expressions being evaluated (bounded like binding).
+    depth: usize,
+    /// Tabular expressions evaluated so far (bounded like binding).
+    steps: usize,
 }
 
 /// One row being evaluated: column names and values side by side.
@@ -439,8 +474,8 @@ impl Ctx<'_> {
     fn source(&mut self, source: &Source, env: &Env<'_>) -> Result<Table, QueryError> {
         match source {
             Source::Name(name, _) => {
-                if let Some(t) = env.tables.get(name) {
-                    return self.tabular(t, env);
+                if let Some((t, scope)) = env.tables.get(name) {
+                    return self.tabular(t, scope);
                 }
                 let columns = match self.catalog.schema(name) {
                     Some(Schema::Known(columns)) => columns,
@@ -515,11 +550,19 @@ impl Ctx<'_> {
     }
 
     fn tabular(&mut self, t: &Tabular, env: &Env<'_>) -> Result<Table, QueryError> {
-        let mut table = self.source(&t.source, env)?;
-        for op in &t.ops {
-            table = self.operator(op, table, env);
+        self.steps += 1;
+        if self.depth >= MAX_NESTING || self.steps > MAX_STEPS {
+            return Err(too_deep());
         }
-        Ok(table)
+        self.depth += 1;
+        let result = self.source(&t.source, env).map(|mut table| {
+            for op in &t.ops {
+                table = self.operator(op, table, env);
+            }
+            table
+        });
+        self.depth -= 1;
+        result
     }
 
     fn operator(&mut self, op: &Op, table: Table, env: &Env<'_>) -> Table {

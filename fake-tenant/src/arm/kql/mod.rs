@@ -353,6 +353,38 @@ mod tests {
     }
 
     #[test]
+    fn lets_see_only_earlier_names_so_they_cannot_loop() {
+        let f = Fixture::new();
+        // Shadowing a table with a filtered view of itself is ordinary KQL.
+        assert_eq!(
+            rows(
+                "let SigninLogs = SigninLogs | where UserId == 'id-1'; SigninLogs | count",
+                &f
+            ),
+            vec![vec![Value::Long(1)]]
+        );
+        // A let cannot see itself or later lets: this one names the real table again.
+        let q = parse("let a = SigninLogs; let SigninLogs = a; SigninLogs | count").unwrap();
+        assert_eq!(run(&q, &f, NOW).unwrap().rows, vec![vec![Value::Long(2)]]);
+        assert!(bind(&parse("let a = b; let b = a; a").unwrap(), &f).is_err());
+        // Long let chains end in an error, not a stack overflow.
+        let mut chain = String::from("let t0 = SigninLogs; ");
+        for i in 1..500 {
+            chain.push_str(&format!("let t{i} = t{}; ", i - 1));
+        }
+        chain.push_str("t499 | count");
+        let e = bind(&parse(&chain).unwrap(), &f).unwrap_err();
+        assert!(e.message().contains("too deeply"), "{e:?}");
+        // Lets used twice at every level would double the work per level: bounded too.
+        let mut doubling = String::from("let t0 = SigninLogs; ");
+        for i in 1..40 {
+            doubling.push_str(&format!("let t{i} = union t{0}, t{0}; ", i - 1));
+        }
+        doubling.push_str("t39 | count");
+        assert!(bind(&parse(&doubling).unwrap(), &f).is_err());
+    }
+
+    #[test]
     fn summarize_without_by_yields_one_row_even_over_nothing() {
         let f = Fixture::new();
         assert_eq!(
@@ -360,6 +392,39 @@ mod tests {
             vec![vec![Value::Long(0)]]
         );
         assert!(rows("SigninLogs | where false | summarize count() by UserId", &f).is_empty());
+    }
+
+    /// The deepest trees the parser accepts still parse, bind and evaluate on a test thread's
+    /// default stack (2 MiB, unoptimized build); deeper ones are syntax errors.
+    #[test]
+    fn the_deepest_accepted_queries_evaluate_without_overflowing_the_stack() {
+        let f = Fixture::new();
+        let mut accepted = 0;
+        for depth in [10, 30, 50, 60, 63] {
+            let parens = format!(
+                "SigninLogs | where {}true{}",
+                "(".repeat(depth),
+                ")".repeat(depth)
+            );
+            let chain = format!("SigninLogs | extend x = 1{} | count", " + 1".repeat(depth));
+            let nots = format!(
+                "SigninLogs | where {}true{}",
+                "not(".repeat(depth),
+                ")".repeat(depth)
+            );
+            let tables = format!(
+                "{}SigninLogs{} | count",
+                "(".repeat(depth),
+                ")".repeat(depth)
+            );
+            for q in [parens, chain, nots, tables] {
+                if let Ok(parsed) = parse(&q) {
+                    accepted += 1;
+                    let _ = run(&parsed, &f, NOW);
+                }
+            }
+        }
+        assert!(accepted >= 16, "deep but valid queries parse: {accepted}");
     }
 
     /// Every string of up to three tokens from a vocabulary that exercises each production
