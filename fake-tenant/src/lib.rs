@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod arm;
+pub mod audit;
 pub mod behaviour;
 pub mod error;
 pub mod graph;

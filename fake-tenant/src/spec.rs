@@ -3,9 +3,11 @@
 //!
 //! The descriptions are compiled into the binary (`include_str!`), so validation works from any
 //! directory. A request is matched to an operation by method and path template (`{x}` matches
-//! one segment; Graph paths are relative to `/v1.0`; ARM paths compare case-insensitively and
-//! pick the file whose `info.version` equals the `api-version` query parameter). Requests with
-//! no matching operation are not checked: routing them is the areas' business.
+//! one segment — or one or more when the parameter is declared `x-ms-skip-url-encoding`, as
+//! ARM's `{scope}` is; Graph paths are relative to `/v1.0`; ARM paths compare
+//! case-insensitively and pick the file whose `info.version` equals the `api-version` query
+//! parameter). Requests with no matching operation are not checked: routing them is the areas'
+//! business.
 //!
 //! Rules beyond plain JSON Schema, each from how the services behave:
 //! - `@odata.type` is listed as required everywhere by the Graph converter but is optional on
@@ -35,7 +37,7 @@ pub enum Api {
 }
 
 /// The vendored files, keyed by their path under `specs/`.
-const SPEC_FILES: [(&str, &str); 8] = [
+const SPEC_FILES: [(&str, &str); 10] = [
     (
         "msgraph/v1.0-breakglass-subset.json",
         include_str!("../../specs/msgraph/v1.0-breakglass-subset.json"),
@@ -55,6 +57,14 @@ const SPEC_FILES: [(&str, &str); 8] = [
     (
         "azure-rest-api-specs/specification/monitor/resource-manager/Microsoft.Insights/stable/2023-12-01/scheduledQueryRule_API.json",
         include_str!("../../specs/azure-rest-api-specs/specification/monitor/resource-manager/Microsoft.Insights/stable/2023-12-01/scheduledQueryRule_API.json"),
+    ),
+    (
+        "azure-rest-api-specs/specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/authorization-RoleAssignmentsCalls.json",
+        include_str!("../../specs/azure-rest-api-specs/specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/authorization-RoleAssignmentsCalls.json"),
+    ),
+    (
+        "azure-rest-api-specs/specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/common-types.json",
+        include_str!("../../specs/azure-rest-api-specs/specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/common-types.json"),
     ),
     (
         "azure-rest-api-specs/specification/common-types/resource-management/v1/types.json",
@@ -88,6 +98,9 @@ struct Operation {
     method: Method,
     /// Path template split into segments, e.g. `["users", "{user-id}"]`.
     segments: Vec<String>,
+    /// Per segment: a path parameter that may span several segments (ARM's
+    /// `x-ms-skip-url-encoding` parameters such as `{scope}`).
+    multi: Vec<bool>,
     /// ARM: the file's `info.version`; requests must carry it as `api-version`.
     api_version: Option<String>,
     doc: String,
@@ -158,6 +171,32 @@ fn method_of(name: &str) -> Option<Method> {
     }
 }
 
+/// Whether a path matches a template; multi-segment parameters take one or more segments
+/// (backtracking over the few templates that have them).
+fn template_matches(template: &[String], multi: &[bool], actual: &[String]) -> bool {
+    let Some((first, rest)) = template.split_first() else {
+        return actual.is_empty();
+    };
+    let (first_multi, rest_multi) = multi.split_first().unwrap_or((&false, &[]));
+    let is_param = first.starts_with('{') && first.ends_with('}');
+    if is_param && *first_multi {
+        return (1..=actual.len()).any(|taken| {
+            actual
+                .get(taken..)
+                .is_some_and(|tail| template_matches(rest, rest_multi, tail))
+        });
+    }
+    let Some((segment, tail)) = actual.split_first() else {
+        return false;
+    };
+    let matches = if is_param {
+        !segment.starts_with("microsoft.graph.")
+    } else {
+        first.eq_ignore_ascii_case(segment)
+    };
+    matches && template_matches(rest, rest_multi, tail)
+}
+
 fn split_path(path: &str) -> Vec<String> {
     path.split('/')
         .filter(|s| !s.is_empty())
@@ -190,10 +229,12 @@ impl Specs {
                     let Some(method) = method_of(method_name) else {
                         continue;
                     };
+                    let segments = split_path(template);
                     operations.push(Operation {
                         api,
                         method,
-                        segments: split_path(template),
+                        multi: vec![false; segments.len()],
+                        segments,
                         api_version: api_version.clone(),
                         doc: path.clone(),
                         pointer: format!("/paths/{}/{method_name}", escape_pointer(template)),
@@ -202,7 +243,52 @@ impl Specs {
                 }
             }
         }
-        Ok(Specs { docs, operations })
+        let mut specs = Specs { docs, operations };
+        let multi: Vec<Vec<bool>> = specs
+            .operations
+            .iter()
+            .map(|op| specs.multi_segments(op))
+            .collect();
+        for (op, flags) in specs.operations.iter_mut().zip(multi) {
+            op.multi = flags;
+        }
+        Ok(specs)
+    }
+
+    /// Which template segments are path parameters declared `x-ms-skip-url-encoding`.
+    fn multi_segments(&self, op: &Operation) -> Vec<bool> {
+        let Some(at) = self.operation_json(op) else {
+            return vec![false; op.segments.len()];
+        };
+        let path_item = op
+            .pointer
+            .rsplit_once('/')
+            .and_then(|(item, _)| self.docs.get(at.doc)?.pointer(item));
+        let own = at.schema["parameters"].as_array().into_iter().flatten();
+        let shared = path_item
+            .and_then(|p| p["parameters"].as_array())
+            .into_iter()
+            .flatten();
+        let skip_encoded: Vec<String> = own
+            .chain(shared)
+            .filter_map(|p| {
+                let p = self.deref(SchemaAt {
+                    doc: at.doc,
+                    schema: p,
+                })?;
+                (p.schema["in"] == "path" && p.schema["x-ms-skip-url-encoding"] == true)
+                    .then(|| p.schema["name"].as_str().map(str::to_owned))
+                    .flatten()
+            })
+            .collect();
+        op.segments
+            .iter()
+            .map(|s| {
+                s.strip_prefix('{')
+                    .and_then(|s| s.strip_suffix('}'))
+                    .is_some_and(|name| skip_encoded.iter().any(|n| n == name))
+            })
+            .collect()
     }
 
     /// The operation a request addresses; literal segments beat `{x}` segments.
@@ -231,18 +317,9 @@ impl Specs {
             .map(|(_, v)| v.into_owned());
         self.operations
             .iter()
-            .filter(|op| {
-                op.api == api && op.method == *method && op.segments.len() == segments.len()
-            })
+            .filter(|op| op.api == api && op.method == *method)
             .filter(|op| api == Api::Graph || op.api_version == api_version)
-            .filter(|op| {
-                op.segments.iter().zip(&segments).all(|(template, actual)| {
-                    (template.starts_with('{')
-                        && template.ends_with('}')
-                        && !actual.starts_with("microsoft.graph."))
-                        || template.eq_ignore_ascii_case(actual)
-                })
-            })
+            .filter(|op| template_matches(&op.segments, &op.multi, &segments))
             .max_by_key(|op| op.segments.iter().filter(|s| !s.starts_with('{')).count())
     }
 

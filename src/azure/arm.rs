@@ -89,6 +89,31 @@ impl ArmClient {
         })
     }
 
+    /// PATCH (a partial update, where the resource provider supports one). A long-running
+    /// PATCH is followed like a PUT.
+    pub async fn patch(
+        &self,
+        path: &str,
+        api_version: &str,
+        body: Json,
+        deadline: &Deadline,
+    ) -> Result<Json, AzureError> {
+        let url = with_version(path, api_version);
+        let resp = self
+            .inner
+            .call(Call::new(Method::PATCH, url.clone()).body(body), deadline)
+            .await?;
+        if self.finish_long_running(&resp, &url, deadline).await? {
+            return self.get(path, api_version, deadline).await;
+        }
+        resp.body.ok_or_else(|| AzureError::InvalidResponse {
+            service: Service::ResourceManager,
+            method: "PATCH".into(),
+            url: self.inner.url(&url),
+            reason: "the answer has no body".into(),
+        })
+    }
+
     /// DELETE (200/202/204). `Ok(false)` when there was nothing to delete. A long-running
     /// delete (202) is followed until the resource is gone.
     pub async fn delete(
@@ -217,4 +242,113 @@ impl ArmClient {
 enum Monitor {
     AsyncOperation(String),
     Location(String),
+}
+
+/// An ARM id of a resource inside a resource group:
+/// `/subscriptions/{s}/resourceGroups/{rg}/providers/{namespace}/{type}/{name}`. ARM compares
+/// ids case-insensitively; the parts keep the casing they were given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceId {
+    pub subscription: String,
+    pub resource_group: String,
+    /// e.g. `Microsoft.OperationalInsights`.
+    pub namespace: String,
+    /// e.g. `workspaces`.
+    pub resource_type: String,
+    pub name: String,
+}
+
+impl ResourceId {
+    /// Parses `id`, which must name a resource of `namespace/resource_type` (compared
+    /// case-insensitively). The error says what shape was expected.
+    pub fn parse(id: &str, namespace: &str, resource_type: &str) -> Result<ResourceId, String> {
+        let expected = || {
+            format!(
+                "'{id}' is not a {namespace}/{resource_type} resource id: expected \
+                 /subscriptions/<subscription id>/resourceGroups/<resource group>/providers/\
+                 {namespace}/{resource_type}/<name>"
+            )
+        };
+        let parts: Vec<&str> = id.split('/').collect();
+        let ["", s, sub, r, rg, p, ns, ty, name] = parts.as_slice() else {
+            return Err(expected());
+        };
+        let fixed_ok = s.eq_ignore_ascii_case("subscriptions")
+            && r.eq_ignore_ascii_case("resourceGroups")
+            && p.eq_ignore_ascii_case("providers")
+            && ns.eq_ignore_ascii_case(namespace)
+            && ty.eq_ignore_ascii_case(resource_type);
+        let names_ok = [sub, rg, name].iter().all(|n| {
+            !n.is_empty() && !n.contains(|c: char| c.is_whitespace() || "?#%".contains(c))
+        });
+        if !(fixed_ok && names_ok) {
+            return Err(expected());
+        }
+        Ok(ResourceId {
+            subscription: (*sub).to_owned(),
+            resource_group: (*rg).to_owned(),
+            namespace: (*ns).to_owned(),
+            resource_type: (*ty).to_owned(),
+            name: (*name).to_owned(),
+        })
+    }
+
+    pub fn new(
+        subscription: &str,
+        resource_group: &str,
+        namespace: &str,
+        resource_type: &str,
+        name: &str,
+    ) -> ResourceId {
+        ResourceId {
+            subscription: subscription.to_owned(),
+            resource_group: resource_group.to_owned(),
+            namespace: namespace.to_owned(),
+            resource_type: resource_type.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The path of the resource (without api-version).
+    pub fn path(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/{}/{}/{}",
+            self.subscription, self.resource_group, self.namespace, self.resource_type, self.name
+        )
+    }
+
+    /// Whether two ids name the same resource (ARM ids compare case-insensitively).
+    pub fn same_as(&self, other: &ResourceId) -> bool {
+        self.path().eq_ignore_ascii_case(&other.path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_ids_parse_case_insensitively_and_refuse_other_shapes() {
+        let id = ResourceId::parse(
+            "/subscriptions/s1/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/law",
+            "Microsoft.OperationalInsights",
+            "workspaces",
+        )
+        .unwrap();
+        assert_eq!(id.name, "law");
+        assert_eq!(id.resource_group, "rg");
+        for bad in [
+            "",
+            "law",
+            "/subscriptions/s1/resourceGroups/rg",
+            "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Insights/actionGroups/ag",
+            "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/",
+            "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/a b",
+            "subscriptions/s1/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law",
+        ] {
+            let err = ResourceId::parse(bad, "Microsoft.OperationalInsights", "workspaces")
+                .unwrap_err();
+            assert!(err.contains("expected /subscriptions/"), "{err}");
+        }
+    }
 }

@@ -12,19 +12,28 @@
 //! - `service`, `graph`, `arm`: service clients and nextLink paging streams.
 //! - `consistency`: `ConsistencyWait`; `locks`: `ObjectLocks`.
 //! - `error`: `AzureError` and friends; `redact`: what may be logged.
+//!
+//! Typed APIs, one file per area: Graph `users`, `role_management`, `conditional_access`;
+//! ARM `diagnostic_settings` (Entra tenant diagnostic settings and the aadiam role check),
+//! `action_groups`, `alert_rules` (log search alert rules), `log_analytics` (workspaces and
+//! their tables).
 
+pub mod action_groups;
 pub mod administrative_units;
+pub mod alert_rules;
 pub mod arm;
 pub mod auth;
 pub mod cloud;
 pub mod conditional_access;
 pub mod config;
 pub mod consistency;
+pub mod diagnostic_settings;
 pub mod directory_objects;
 pub mod error;
 pub mod graph;
 pub mod http;
 pub mod locks;
+pub mod log_analytics;
 pub mod redact;
 pub mod retry;
 pub mod role_management;

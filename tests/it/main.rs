@@ -6,6 +6,7 @@ mod azure_arm;
 mod azure_auth;
 mod azure_directory_objects;
 mod azure_http;
+mod azure_monitor;
 mod azure_redact;
 mod azure_support;
 mod client_config;

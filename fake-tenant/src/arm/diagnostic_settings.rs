@@ -27,56 +27,10 @@ pub const MAX_SETTINGS: usize = 5;
 const RESOURCE_TYPE: &str = "microsoft.aadiam/diagnosticSettings";
 
 /// Entra log categories and the Log Analytics table each one lands in.
-const CATEGORIES: &[(&str, &str)] = &[
-    ("AuditLogs", "AuditLogs"),
-    ("SignInLogs", "SigninLogs"),
-    (
-        "NonInteractiveUserSignInLogs",
-        "AADNonInteractiveUserSignInLogs",
-    ),
-    (
-        "ServicePrincipalSignInLogs",
-        "AADServicePrincipalSignInLogs",
-    ),
-    ("ManagedIdentitySignInLogs", "AADManagedIdentitySignInLogs"),
-    ("ProvisioningLogs", "AADProvisioningLogs"),
-    ("ADFSSignInLogs", "ADFSSignInLogs"),
-    ("RiskyUsers", "AADRiskyUsers"),
-    ("UserRiskEvents", "AADUserRiskEvents"),
-    ("NetworkAccessTrafficLogs", "NetworkAccessTraffic"),
-    ("RiskyServicePrincipals", "AADRiskyServicePrincipals"),
-    (
-        "ServicePrincipalRiskEvents",
-        "AADServicePrincipalRiskEvents",
-    ),
-    (
-        "EnrichedOffice365AuditLogs",
-        "EnrichedMicrosoft365AuditLogs",
-    ),
-    ("MicrosoftGraphActivityLogs", "MicrosoftGraphActivityLogs"),
-    ("RemoteNetworkHealthLogs", "RemoteNetworkHealthLogs"),
-];
-
-/// The categories a simulated sign-in can belong to.
-pub const SIGNIN_CATEGORIES: &[&str] = &[
-    "SignInLogs",
-    "NonInteractiveUserSignInLogs",
-    "ServicePrincipalSignInLogs",
-    "ManagedIdentitySignInLogs",
-    "ADFSSignInLogs",
-];
+use super::monitor::CATEGORY_TABLES as CATEGORIES;
 
 pub fn key(name: &str) -> String {
     name.to_ascii_lowercase()
-}
-
-/// The table a sign-in category's records land in.
-pub fn signin_table(category: &str) -> Option<&'static str> {
-    SIGNIN_CATEGORIES
-        .iter()
-        .find(|c| c.eq_ignore_ascii_case(category))
-        .and_then(|c| CATEGORIES.iter().find(|(name, _)| name == c))
-        .map(|(_, table)| *table)
 }
 
 /// Whether a stored setting exports `category` (enabled) to a workspace.
@@ -311,13 +265,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sign_in_categories_map_to_their_tables() {
-        assert_eq!(signin_table("SignInLogs"), Some("SigninLogs"));
+    fn categories_map_to_their_tables() {
+        use super::super::monitor::table_for;
+        assert_eq!(table_for("SignInLogs"), Some("SigninLogs"));
         assert_eq!(
-            signin_table("noninteractiveusersigninlogs"),
+            table_for("noninteractiveusersigninlogs"),
             Some("AADNonInteractiveUserSignInLogs")
         );
-        assert_eq!(signin_table("AuditLogs"), None);
+        assert_eq!(table_for("AuditLogs"), Some("AuditLogs"));
+        assert_eq!(table_for("Nope"), None);
     }
 
     #[test]

@@ -17,7 +17,9 @@
 
 pub mod action_groups;
 pub mod diagnostic_settings;
-mod kql;
+pub mod kql;
+pub mod monitor;
+pub mod rbac;
 pub mod resource_groups;
 pub mod scheduled_query_rules;
 pub mod workspaces;
@@ -28,12 +30,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use axum::{Json, Router};
+use axum::routing::{any, get, post};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::error::ArmError;
 use crate::state::Collection;
+use crate::token::Caller;
 use crate::AppState;
 
 pub use workspaces::LogTable;
@@ -55,6 +58,10 @@ pub struct ArmState {
     pub scheduled_query_rules: Collection,
     /// Simulated sign-in events (`POST /_fake/arm/signins`), oldest first.
     pub signins: Vec<Value>,
+    /// Emulated clock, Entra audit log, alert evaluation state and notifications.
+    pub monitor: monitor::MonitorState,
+    /// Azure role definitions and assignments (authorization of the aadiam provider).
+    pub rbac: rbac::RbacState,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +125,19 @@ impl ArmState {
             }
         }
         arm.signins = array(seed, "signins")?.to_vec();
+        arm.rbac = rbac::RbacState::from_seed(seed)?;
+        if let Some(monitor) = seed.get("monitor").filter(|m| !m.is_null()) {
+            arm.monitor.clock_offset = monitor["clockOffsetSeconds"]
+                .as_i64()
+                .unwrap_or(0)
+                .max(0)
+                .saturating_mul(monitor::SECOND);
+            for record in array(monitor, "auditLogs")? {
+                arm.monitor
+                    .audit_log
+                    .push(object(record, "monitor.auditLogs[]")?);
+            }
+        }
         Ok(arm)
     }
 
@@ -154,7 +174,10 @@ impl ArmState {
                 .map(|o| Value::Object(o.clone()))
                 .collect()
         };
+        let rbac = self.rbac.dump();
         json!({
+            "roleDefinitions": rbac["roleDefinitions"],
+            "roleAssignments": rbac["roleAssignments"],
             "subscriptions": subscriptions,
             "resourceGroups": resource_groups,
             "workspaces": workspaces,
@@ -162,6 +185,12 @@ impl ArmState {
             "actionGroups": objects(&self.action_groups),
             "scheduledQueryRules": objects(&self.scheduled_query_rules),
             "signins": self.signins,
+            // Alert evaluation state and notifications are not part of a dump: a loaded
+            // tenant's rules start their schedules at load time.
+            "monitor": {
+                "clockOffsetSeconds": self.monitor.clock_offset / monitor::SECOND,
+                "auditLogs": self.monitor.audit_log,
+            },
         })
     }
 
@@ -231,10 +260,23 @@ pub fn routes() -> Router<AppState> {
 
 /// Test-only admin routes for this area, mounted under `/_fake/`.
 pub fn admin_routes() -> Router<AppState> {
-    Router::new().route(
-        "/arm/signins",
-        get(workspaces::list_signins).post(workspaces::simulate_signin),
-    )
+    Router::new()
+        .route(
+            "/arm/signins",
+            get(monitor::signins::list).post(monitor::signins::simulate),
+        )
+        .route(
+            "/arm/notifications",
+            get(monitor::list_notifications).delete(monitor::clear_notifications),
+        )
+        .route("/arm/alerts", get(monitor::list_alerts))
+        .route(
+            "/arm/workspaces/{workspace}/logs/{table}",
+            get(monitor::list_table_rows),
+        )
+        .route("/directory/auditLogs", get(monitor::list_audit_logs))
+        .route("/clock", get(monitor::get_clock))
+        .route("/clock/advance", post(monitor::advance_clock))
 }
 
 /// A resource group inside a subscription: the scope of every RG-level resource.
@@ -252,6 +294,9 @@ pub enum ArmPath {
     DiagnosticSettingsCategories,
     /// `GET /subscriptions`: every subscription the caller can see.
     Subscriptions,
+    /// `/providers/Microsoft.aadiam/providers/Microsoft.Authorization/roleAssignments[/{name}]`.
+    AadiamRoleAssignments,
+    AadiamRoleAssignment(String),
     Subscription(String),
     ResourceGroups(String),
     /// `…/providers/Microsoft.Insights/actionGroups` across a subscription.
@@ -285,6 +330,12 @@ impl ArmPath {
                 ArmPath::DiagnosticSettingsCategories
             }
             ["subscriptions"] => ArmPath::Subscriptions,
+            ["providers", "microsoft.aadiam", "providers", "microsoft.authorization", "roleassignments"] => {
+                ArmPath::AadiamRoleAssignments
+            }
+            ["providers", "microsoft.aadiam", "providers", "microsoft.authorization", "roleassignments", _] => {
+                ArmPath::AadiamRoleAssignment(s[5].clone())
+            }
             ["subscriptions", _] => ArmPath::Subscription(s[1].clone()),
             ["subscriptions", _, "resourcegroups"] => ArmPath::ResourceGroups(s[1].clone()),
             ["subscriptions", _, "providers", "microsoft.insights", "actiongroups"] => {
@@ -342,6 +393,7 @@ impl ArmPath {
             ArmPath::DiagnosticSettings
             | ArmPath::DiagnosticSetting(_)
             | ArmPath::DiagnosticSettingsCategories => diagnostic_settings::API_VERSIONS,
+            ArmPath::AadiamRoleAssignments | ArmPath::AadiamRoleAssignment(_) => rbac::API_VERSIONS,
             ArmPath::Subscriptions | ArmPath::Subscription(_) => {
                 resource_groups::SUBSCRIPTION_API_VERSIONS
             }
@@ -408,6 +460,7 @@ pub type Reply = Result<Response, Response>;
 
 async fn dispatch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     method: Method,
     uri: Uri,
     body: Bytes,
@@ -444,6 +497,35 @@ async fn dispatch(
             return resource_group_not_found(&scope.resource_group);
         }
     }
+    // The tenant-level aadiam provider authorizes every call against Azure role assignments
+    // (rbac.rs); the request path is the scope ARM names in its AuthorizationFailed message.
+    let aadiam = match &path {
+        ArmPath::DiagnosticSettings | ArmPath::DiagnosticSetting(_) => Some("diagnosticSettings"),
+        ArmPath::DiagnosticSettingsCategories => Some("diagnosticSettingsCategories"),
+        _ => None,
+    };
+    if let Some(resource) = aadiam {
+        let scope = segments_path(&segments);
+        if let Err(denied) = rbac::authorize(
+            &state,
+            &caller,
+            &rbac::aadiam_action(resource, &method),
+            &scope,
+        ) {
+            return denied;
+        }
+    }
+    let rbac_lag = std::time::Duration::from_millis(
+        state
+            .tenant()
+            .behaviour
+            .setting_u64("arm.rbac_propagation_ms", 0),
+    );
+    let filter = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "$filter")
+            .map(|(_, v)| v.into_owned())
+    });
     let req = ArmRequest {
         method,
         api_version,
@@ -454,6 +536,10 @@ async fn dispatch(
         ArmPath::DiagnosticSetting(name) => diagnostic_settings::item(&state, &req, name),
         ArmPath::DiagnosticSettingsCategories => diagnostic_settings::categories(&req),
         ArmPath::Subscriptions => resource_groups::subscriptions(&state, &req),
+        ArmPath::AadiamRoleAssignments => {
+            rbac::collection(&state, &caller, &req, filter.as_deref())
+        }
+        ArmPath::AadiamRoleAssignment(name) => rbac::item(&state, &caller, &req, name, rbac_lag),
         ArmPath::Subscription(sub) => resource_groups::subscription(&state, &req, sub),
         ArmPath::ResourceGroups(sub) => resource_groups::collection(&state, &req, sub),
         ArmPath::SubscriptionActionGroups(sub) => {
@@ -486,6 +572,11 @@ async fn dispatch(
         }
     };
     reply.unwrap_or_else(|e| e)
+}
+
+/// `/a/b/c` from decoded path segments.
+fn segments_path(segments: &[String]) -> String {
+    format!("/{}", segments.join("/"))
 }
 
 fn check_api_version(path: &ArmPath, query: Option<&str>) -> Result<&'static str, Response> {

@@ -18,7 +18,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::kql::referenced_tables;
+use super::kql::{self, Schema};
+use super::monitor::alerts;
 use super::{
     arm_error, get_reply, invalid_request_content, json_body, json_response, list_reply,
     merge_patch, method_not_allowed, required_location, scoped_key, tags, ArmRequest, ArmState,
@@ -144,6 +145,8 @@ pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> 
             let location = required_location(&body)?;
             let tags = tags(&body)?;
             let mut tenant = state.tenant();
+            // Evaluations due under the old definition run before it changes.
+            alerts::catch_up(&mut tenant);
             let existing = tenant.arm.scheduled_query_rules.get_latest(&key).cloned();
             let created_with = existing
                 .as_ref()
@@ -168,6 +171,9 @@ pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> 
             let status = if existing.is_some() {
                 StatusCode::OK
             } else {
+                // A new rule's evaluation schedule starts at its creation.
+                let now = tenant.arm.monitor.now();
+                alerts::schedule(&mut tenant.arm.monitor, &key, now);
                 StatusCode::CREATED
             };
             Ok(json_response(status, shaped(&rule, req.api_version)))
@@ -186,6 +192,7 @@ pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> 
                 )));
             }
             let mut tenant = state.tenant();
+            alerts::catch_up(&mut tenant);
             let Some(existing) = tenant.arm.scheduled_query_rules.get_latest(&key).cloned() else {
                 return Err(not_found(scope, name));
             };
@@ -228,6 +235,8 @@ pub fn item(state: &AppState, req: &ArmRequest, scope: &RgScope, name: &str) -> 
         }
         Method::DELETE => {
             let mut tenant = state.tenant();
+            alerts::catch_up(&mut tenant);
+            alerts::unschedule(&mut tenant.arm.monitor, &key);
             match tenant.arm.scheduled_query_rules.remove(&key) {
                 Some(_) => Ok(StatusCode::OK.into_response()),
                 None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -311,6 +320,20 @@ fn build_rule(
         }
     }
 
+    // "Stateful alert rules with a frequency of more than 12 hours are not supported" (Create or
+    // edit a log search alert rule).
+    if log_alert
+        && props.get("autoMitigate") == Some(&json!(true))
+        && props
+            .get("evaluationFrequency")
+            .and_then(Value::as_str)
+            .and_then(duration_minutes)
+            .is_some_and(|m| m > 720)
+    {
+        return Err(bad_request(
+            "Automatically resolving alerts (autoMitigate) is not supported for rules evaluated less often than every 12 hours.",
+        ));
+    }
     let workspaces = scoped_workspaces(arm, &props)?;
     let conditions = normalized_conditions(&props, log_alert)?;
     props.insert("criteria".into(), json!({ "allOf": conditions }));
@@ -323,7 +346,7 @@ fn build_rule(
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if !skip_validation {
-        check_queries_resolve(arm, &workspaces, &conditions)?;
+        check_queries(arm, &workspaces, &conditions, log_alert)?;
     }
 
     props.insert("createdWithApiVersion".into(), json!(created_with));
@@ -486,6 +509,19 @@ fn normalized_conditions(
                     "The property '{at}.threshold' is required and must be a number."
                 )));
             }
+            // Aggregations other than a row count aggregate a numeric column of the result.
+            let aggregation = condition.get("timeAggregation").and_then(Value::as_str);
+            if aggregation != Some("Count")
+                && condition
+                    .get("metricMeasureColumn")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+            {
+                return Err(bad_request(format!(
+                    "The property '{at}.metricMeasureColumn' is required when timeAggregation is '{}'.",
+                    aggregation.unwrap_or_default()
+                )));
+            }
         }
         condition.retain(|member, _| CONDITION_MEMBERS.contains(&member.as_str()));
         condition.entry("dimensions").or_insert(json!([]));
@@ -537,49 +573,61 @@ fn normalized_actions(arm: &ArmState, props: &Map<String, Value>) -> Result<Valu
     Ok(Value::Object(actions))
 }
 
-fn check_queries_resolve(
+/// Log Analytics' validation of each condition's query against each scoped workspace, as the
+/// service runs it before storing a rule: the query must parse (else `SyntaxError`/`SYN0002`)
+/// and every table and column must resolve in the workspace as it is now (else
+/// `SemanticError`/`SEM0100` — the well-known failure of rules on `SigninLogs` before any
+/// sign-in was exported). The dimensions and the measure column must be columns of the
+/// query's result.
+fn check_queries(
     arm: &ArmState,
     workspaces: &[String],
     conditions: &[Value],
+    log_alert: bool,
 ) -> Result<(), Response> {
-    for condition in conditions {
-        let query = condition["query"].as_str().unwrap_or_default();
-        for reference in referenced_tables(query) {
-            if workspaces
-                .iter()
-                .all(|ws| super::workspaces::has_table(arm, ws, &reference.table))
-            {
-                continue;
+    for (i, condition) in conditions.iter().enumerate() {
+        let text = condition["query"].as_str().unwrap_or_default();
+        let query = kql::parse(text).map_err(query_error)?;
+        for workspace in workspaces {
+            let catalog = alerts::Existing {
+                arm,
+                workspace: workspace.as_str(),
+            };
+            let schema = kql::bind(&query, &catalog).map_err(query_error)?;
+            if log_alert {
+                check_result_columns(&schema, condition, i)?;
             }
-            return Err(unresolved_table(
-                &reference.table,
-                reference.operator.as_deref(),
-            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_result_columns(schema: &Schema, condition: &Value, index: usize) -> Result<(), Response> {
+    let Schema::Known(columns) = schema else {
+        return Ok(());
+    };
+    let has = |name: &str| columns.iter().any(|(c, _)| c == name);
+    for dimension in condition["dimensions"].as_array().into_iter().flatten() {
+        let name = dimension["name"].as_str().unwrap_or_default();
+        if !has(name) {
+            return Err(bad_request(format!(
+                "The dimension '{name}' of 'criteria.allOf[{index}]' is not a column of the query's result."
+            )));
+        }
+    }
+    if let Some(measure) = condition["metricMeasureColumn"].as_str() {
+        if !has(measure) {
+            return Err(bad_request(format!(
+                "The metricMeasureColumn '{measure}' of 'criteria.allOf[{index}]' is not a column of the query's result."
+            )));
         }
     }
     Ok(())
 }
 
 /// The service wraps Log Analytics' query error, serialized, in an ARM `BadRequest`.
-fn unresolved_table(table: &str, operator: Option<&str>) -> Response {
-    let semantic = match operator {
-        Some(op) => {
-            format!("'{op}' operator: Failed to resolve table or column expression named '{table}'")
-        }
-        None => format!("Failed to resolve table or column expression named '{table}'"),
-    };
-    let inner = json!({
-        "error": {
-            "message": "The request had some invalid properties",
-            "code": "BadArgumentError",
-            "correlationId": uuid::Uuid::new_v4().to_string(),
-            "innererror": {
-                "code": "SemanticError",
-                "message": "A semantic error occurred.",
-                "innererror": {"code": "SEM0100", "message": semantic},
-            },
-        }
-    });
+fn query_error(error: kql::QueryError) -> Response {
+    let inner = error.to_log_analytics(&uuid::Uuid::new_v4().to_string());
     bad_request(serde_json::to_string_pretty(&inner).unwrap_or_default())
 }
 

@@ -1,18 +1,15 @@
 //! Log Analytics workspaces (`Microsoft.OperationalInsights/workspaces`), their tables, and
-//! the sign-in log pipeline that creates tables.
+//! the rows Entra's logs put into them.
 //!
 //! Azure Monitor creates a workspace's Entra log tables (`SigninLogs`, `AuditLogs`, ...) the
 //! first time such records arrive, not when the diagnostic setting is created. That is why a
 //! log alert on `SigninLogs` fails in a fresh workspace even though export is configured. Here a
-//! table appears only after `POST /_fake/arm/signins` delivers a sign-in through an enabled
-//! diagnostic setting, plus `arm.signin_log_ingestion_delay_ms` (ingestion latency).
+//! table appears only when `monitor::deliver` ingests a record through an enabled diagnostic
+//! setting (a simulated sign-in, a directory change's audit record), once its ingestion delay
+//! has passed on the emulated clock.
 
-use std::time::{Duration, Instant};
-
-use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::resource_groups::normalize_location;
@@ -42,17 +39,27 @@ const SKUS: &[&str] = &[
     "LACluster",
 ];
 
-/// A table in a workspace. `available_at` is when ingestion made it queryable; seeded tables
-/// are available from the start.
+/// A table in a workspace. `available_at` is the emulated time (ns) from which it is
+/// queryable: its first record's ingestion, or the start of time for seeded tables.
 #[derive(Debug, Clone)]
 pub struct LogTable {
     pub name: String,
-    pub available_at: Instant,
+    pub available_at: i64,
+    pub rows: Vec<LogRow>,
+}
+
+/// One record in a table, with the emulated times it was generated and became queryable.
+#[derive(Debug, Clone)]
+pub struct LogRow {
+    pub time_generated: i64,
+    pub ingested_at: i64,
+    /// Log Analytics column name → value.
+    pub record: Map<String, Value>,
 }
 
 impl LogTable {
-    fn is_available(&self) -> bool {
-        Instant::now() >= self.available_at
+    pub fn is_available(&self, now: i64) -> bool {
+        now >= self.available_at
     }
 }
 
@@ -75,12 +82,14 @@ pub fn workspace_key_for_id(arm: &ArmState, id: &str) -> Option<String> {
     arm.workspaces.get_latest(&key).map(|_| key)
 }
 
-/// Whether a table is queryable in the workspace now. Case-sensitive, like KQL.
+/// Whether a table is queryable in the workspace now (emulated clock). Case-sensitive, like
+/// KQL.
 pub fn has_table(arm: &ArmState, workspace_key: &str, table: &str) -> bool {
+    let now = arm.monitor.now();
     arm.tables
         .get(workspace_key)
         .and_then(|tables| tables.get(table))
-        .is_some_and(LogTable::is_available)
+        .is_some_and(|t| t.is_available(now))
 }
 
 fn workspace_resource(
@@ -148,7 +157,7 @@ fn table_resource(workspace_id: &str, name: &str) -> Value {
 // Seeds and dumps
 
 /// Seed entry: `{subscriptionId, resourceGroup, name, location, customerId, retentionInDays?,
-/// sku?, tags?, tables: ["Heartbeat", ...]}`.
+/// sku?, tags?, tables: ["Heartbeat", ...], logs?: {"SigninLogs": [{ingestedAt, record}]}}`.
 pub fn seed_workspace(arm: &mut ArmState, ws: &Value) -> Result<(), String> {
     let what = "workspaces[]";
     let sub = arm.seeded_subscription(ws, what)?;
@@ -185,9 +194,34 @@ pub fn seed_workspace(arm: &mut ArmState, ws: &Value) -> Result<(), String> {
             table.to_owned(),
             LogTable {
                 name: table.to_owned(),
-                available_at: Instant::now(),
+                available_at: i64::MIN,
+                rows: Vec::new(),
             },
         );
+    }
+    if let Some(logs) = ws.get("logs").and_then(Value::as_object) {
+        for (table, rows) in logs {
+            let entry = tables.entry(table.clone()).or_insert_with(|| LogTable {
+                name: table.clone(),
+                available_at: i64::MIN,
+                rows: Vec::new(),
+            });
+            for row in rows.as_array().into_iter().flatten() {
+                let record = row["record"]
+                    .as_object()
+                    .cloned()
+                    .ok_or("arm seed: workspace logs rows need a 'record' object")?;
+                let time = |v: &Value| v.as_str().and_then(super::monitor::parse_time);
+                let time_generated = time(&record["TimeGenerated"])
+                    .ok_or("arm seed: workspace log records need an RFC 3339 'TimeGenerated'")?;
+                let ingested_at = time(&row["ingestedAt"]).unwrap_or(time_generated);
+                entry.rows.push(LogRow {
+                    time_generated,
+                    ingested_at,
+                    record,
+                });
+            }
+        }
     }
     Ok(())
 }
@@ -205,13 +239,37 @@ pub fn dump_workspace(arm: &ArmState, ws: &Map<String, Value>) -> Value {
         },
         name,
     );
+    let now = arm.monitor.now();
     let tables: Vec<&str> = arm
         .tables
         .get(&key)
         .map(|t| {
             t.values()
-                .filter(|t| t.is_available())
+                .filter(|t| t.is_available(now))
                 .map(|t| t.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    // Rows keep their emulated times, so a dump reloads into the same query results.
+    let logs: Map<String, Value> = arm
+        .tables
+        .get(&key)
+        .map(|t| {
+            t.values()
+                .filter(|t| !t.rows.is_empty())
+                .map(|t| {
+                    let rows: Vec<Value> = t
+                        .rows
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "ingestedAt": super::monitor::format_time(r.ingested_at),
+                                "record": r.record,
+                            })
+                        })
+                        .collect();
+                    (t.name.clone(), Value::Array(rows))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -225,6 +283,7 @@ pub fn dump_workspace(arm: &ArmState, ws: &Map<String, Value>) -> Value {
         "sku": ws["properties"]["sku"]["name"],
         "tags": ws["tags"],
         "tables": tables,
+        "logs": logs,
     })
 }
 
@@ -377,6 +436,7 @@ pub fn tables(state: &AppState, req: &ArmRequest, scope: &RgScope, ws: &str) -> 
     let tenant = state.tenant();
     let id = visible_workspace_id(&tenant, scope, ws)?;
     let key = scoped_key(scope, ws);
+    let now = tenant.arm.monitor.now();
     let items = tenant
         .arm
         .tables
@@ -384,7 +444,7 @@ pub fn tables(state: &AppState, req: &ArmRequest, scope: &RgScope, ws: &str) -> 
         .map(|tables| {
             tables
                 .values()
-                .filter(|t| t.is_available())
+                .filter(|t| t.is_available(now))
                 .map(|t| table_resource(&id, &t.name))
                 .collect()
         })
@@ -407,74 +467,4 @@ pub fn table(state: &AppState, req: &ArmRequest, scope: &RgScope, ws: &str, tabl
         .into_response());
     }
     Ok(json_response(StatusCode::OK, table_resource(&id, table)))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Admin: simulated sign-ins
-
-/// `POST /_fake/arm/signins` `{"userPrincipalName": "...", "category"?: "SignInLogs"}`:
-/// one sign-in event. Every diagnostic setting that exports the category to a workspace
-/// delivers it there, creating the category's table after the ingestion delay.
-pub async fn simulate_signin(State(state): State<AppState>, Json(event): Json<Value>) -> Response {
-    let Some(upn) = event["userPrincipalName"]
-        .as_str()
-        .filter(|u| !u.is_empty())
-    else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "userPrincipalName is required"})),
-        )
-            .into_response();
-    };
-    let category = event["category"].as_str().unwrap_or("SignInLogs");
-    let Some(table) = super::diagnostic_settings::signin_table(category) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!(
-                "category '{category}' is not a sign-in log category; use one of {}",
-                super::diagnostic_settings::SIGNIN_CATEGORIES.join(", ")
-            )})),
-        )
-            .into_response();
-    };
-    let mut tenant = state.tenant();
-    let delay = Duration::from_millis(
-        tenant
-            .behaviour
-            .setting_u64("arm.signin_log_ingestion_delay_ms", 0),
-    );
-    let arm = &mut tenant.arm;
-    let destinations: Vec<(String, String)> = arm
-        .diagnostic_settings
-        .list_latest()
-        .into_iter()
-        .filter(|s| super::diagnostic_settings::exports(s, category))
-        .filter_map(|s| s["properties"]["workspaceId"].as_str())
-        .filter_map(|id| workspace_key_for_id(arm, id).map(|key| (key, id.to_owned())))
-        .collect();
-    let available_at = Instant::now() + delay;
-    let mut delivered = Vec::new();
-    for (key, workspace_id) in destinations {
-        let tables = arm.tables.entry(key).or_default();
-        let entry = tables.entry(table.to_owned()).or_insert(LogTable {
-            name: table.to_owned(),
-            available_at,
-        });
-        entry.available_at = entry.available_at.min(available_at);
-        delivered.push(json!({"workspaceId": workspace_id, "table": table}));
-    }
-    let record = json!({
-        "userPrincipalName": upn,
-        "category": category,
-        "createdDateTime": super::now_rfc3339(),
-        "deliveredTo": delivered,
-    });
-    arm.signins.push(record.clone());
-    (StatusCode::OK, Json(record)).into_response()
-}
-
-/// `GET /_fake/arm/signins`: the simulated sign-ins so far and where they were delivered.
-pub async fn list_signins(State(state): State<AppState>) -> Response {
-    let tenant = state.tenant();
-    Json(json!({ "value": tenant.arm.signins })).into_response()
 }

@@ -27,8 +27,15 @@ const SUB: &str = "eeb0c733-9a1c-437b-b310-e18599b1b281";
 const RG: &str = "rg-breakglass-monitoring";
 const WORKSPACE: &str = "law-breakglass";
 
-/// Operations the emulator does not serve because the provider never calls them.
-const NOT_SERVED: [&str; 7] = [
+/// Operations the emulator does not serve because the provider never calls them (role
+/// assignments are served at `/providers/Microsoft.aadiam` only).
+const NOT_SERVED: [&str; 13] = [
+    "arm 2022-04-01 RoleAssignments_ListForSubscription",
+    "arm 2022-04-01 RoleAssignments_ListForResourceGroup",
+    "arm 2022-04-01 RoleAssignments_ListForResource",
+    "arm 2022-04-01 RoleAssignments_GetById",
+    "arm 2022-04-01 RoleAssignments_CreateById",
+    "arm 2022-04-01 RoleAssignments_DeleteById",
     "arm 2017-04-01 Operations_List",
     "arm 2023-01-01 ActionGroups_ListBySubscriptionId",
     "arm 2023-12-01 ScheduledQueryRules_ListBySubscription",
@@ -62,6 +69,45 @@ async fn call(
         StatusCode::from_u16(expected).unwrap(),
         "{method} {path}: {text}"
     );
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// An ARM token for the seed's `index`-th application (client secret).
+async fn arm_token_of(t: &TestTenant, index: usize) -> String {
+    let seed = fake_tenant::seed::load("default").unwrap();
+    let app = &seed["auth"]["applications"][index];
+    let response = t
+        .token_request(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", app["appId"].as_str().unwrap()),
+            ("client_secret", app["clientSecrets"][0].as_str().unwrap()),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .await;
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// `call` with another principal's ARM bearer.
+async fn call_as(
+    t: &TestTenant,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    expected: u16,
+) -> Value {
+    let mut request = t
+        .http
+        .request(method.clone(), t.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("emulator reachable");
+    let status = response.status();
+    let text = response.text().await.expect("body readable");
+    assert_eq!(status.as_u16(), expected, "{method} {path}: {text}");
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
@@ -751,6 +797,72 @@ async fn walk_arm(t: &TestTenant) {
     .await;
     call(t, A, Method::DELETE, &setting, None, 200).await;
     call(t, A, Method::GET, &setting, None, 404).await;
+
+    // A principal without an Azure role at /providers/Microsoft.aadiam: ARM's 403.
+    let helpdesk = arm_token_of(t, 1).await;
+    call_as(
+        t,
+        &helpdesk,
+        Method::GET,
+        &format!("{diag}?api-version=2017-04-01"),
+        None,
+        403,
+    )
+    .await;
+
+    // Role assignments at /providers/Microsoft.aadiam (2022-04-01), as the seed's RBAC admin.
+    let rbac_admin = arm_token_of(t, 2).await;
+    let assignments =
+        "/providers/Microsoft.aadiam/providers/Microsoft.Authorization/roleAssignments";
+    call_as(
+        t,
+        &rbac_admin,
+        Method::GET,
+        &format!("{assignments}?api-version=2022-04-01"),
+        None,
+        200,
+    )
+    .await;
+    call_as(
+        t,
+        &rbac_admin,
+        Method::GET,
+        &format!("{assignments}?api-version=2022-04-01&$filter=principalId%20eq%20'374cfff1-0fa8-48d6-a0c2-7cac102135c0'"),
+        None,
+        200,
+    )
+    .await;
+    let assignment =
+        format!("{assignments}/6a1e2f4c-9b3d-4e5a-8c7f-0d1b2a3c4e5f?api-version=2022-04-01");
+    let reader = json!({"properties": {
+        "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7",
+        "principalId": "374cfff1-0fa8-48d6-a0c2-7cac102135c0",
+        "principalType": "ServicePrincipal",
+    }});
+    call(t, A, Method::PUT, &assignment, Some(reader.clone()), 403).await;
+    call_as(
+        t,
+        &rbac_admin,
+        Method::PUT,
+        &assignment,
+        Some(reader.clone()),
+        201,
+    )
+    .await;
+    call_as(t, &rbac_admin, Method::PUT, &assignment, Some(reader), 200).await;
+    call_as(t, &rbac_admin, Method::GET, &assignment, None, 200).await;
+    call_as(
+        t,
+        &helpdesk,
+        Method::GET,
+        &format!("{diag}?api-version=2017-04-01"),
+        None,
+        200,
+    )
+    .await;
+    call_as(t, &rbac_admin, Method::DELETE, &assignment, None, 200).await;
+    call_as(t, &rbac_admin, Method::DELETE, &assignment, None, 204).await;
+    call_as(t, &rbac_admin, Method::GET, &assignment, None, 404).await;
 
     // Action groups (2023-01-01).
     let rg = format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Insights");

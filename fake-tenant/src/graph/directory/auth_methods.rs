@@ -214,6 +214,7 @@ pub async fn delete_fido2(
     if methods.len() == before {
         return Err(GraphError::not_found(&method_id));
     }
+    crate::audit::security_key_deleted(&mut tenant, &caller, &user_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -267,5 +268,6 @@ pub async fn admin_register_fido2(
         .entry(user_id.to_ascii_lowercase())
         .or_default()
         .push(method.clone());
+    crate::audit::security_key_registered(&mut tenant, &user_id);
     Ok((StatusCode::CREATED, Json(Value::Object(method))).into_response())
 }

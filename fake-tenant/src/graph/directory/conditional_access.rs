@@ -687,6 +687,7 @@ pub async fn create(
             stored.entry(key).or_insert(Value::Null);
         }
         directory.ca_policies.put(&id, stored.clone());
+        crate::audit::ca_policy_changed(&mut tenant, &caller, None, Some(&stored));
         stored
     };
     let created = present(created, accepts_evolvable_enums(&headers));
@@ -744,7 +745,8 @@ pub async fn update(
     }
     updated.insert("modifiedDateTime".into(), Value::String(now()));
     let key = current["id"].as_str().unwrap_or(&id).to_owned();
-    directory.ca_policies.put(&key, updated);
+    directory.ca_policies.put(&key, updated.clone());
+    crate::audit::ca_policy_changed(&mut tenant, &caller, Some(&current), Some(&updated));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -766,7 +768,8 @@ pub async fn delete(
             "Microsoft-managed policies cannot be deleted; set their state to disabled instead.",
         ));
     }
-    directory.ca_policies.remove(&id);
+    let removed = directory.ca_policies.remove(&id);
+    crate::audit::ca_policy_changed(&mut tenant, &caller, removed.as_ref(), None);
     Ok(StatusCode::NO_CONTENT)
 }
 

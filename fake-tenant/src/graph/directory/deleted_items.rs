@@ -145,11 +145,14 @@ pub async fn purge(
     {
         return Err(GraphError::not_found(&id));
     }
-    directory.deleted_items.remove(&id);
+    let purged = directory.deleted_items.remove(&id);
     let key = id.to_ascii_lowercase();
     directory.deleted_upns.remove(&key);
     directory.password_hashes.remove(&key);
     directory.fido2_methods.remove(&key);
+    if let Some(user) = purged {
+        crate::audit::user_hard_deleted(&mut tenant, &caller, &user);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,6 +185,7 @@ pub async fn restore(
         directory.deleted_upns.remove(&key);
         let user_id = user["id"].as_str().unwrap_or(&id).to_owned();
         directory.users.put(&user_id, user.clone());
+        crate::audit::user_restored(&mut tenant, &caller, &user);
         user
     };
     let location = location(&state, "/directory/deletedItems", "directoryObjects");

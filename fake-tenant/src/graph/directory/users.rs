@@ -296,6 +296,7 @@ pub async fn create(
     fill_defaults(&mut body, Some(&now()));
     directory.set_password(&id, &password);
     directory.users.put(&id, body.clone());
+    crate::audit::user_added(&mut tenant, &caller, &id);
     drop(tenant);
 
     let location = location(&state, "/users", "users");
@@ -384,6 +385,7 @@ pub async fn update(
         updated.insert("lastPasswordChangeDateTime".into(), Value::String(now()));
     }
     directory.users.put(&id, updated);
+    crate::audit::user_updated(&mut tenant, &caller, &current, &id, new_password.is_some());
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -431,6 +433,7 @@ pub async fn delete(
         .deleted_upns
         .insert(id.to_ascii_lowercase(), original_upn);
     directory.deleted_items.put(&id, user);
+    crate::audit::user_deleted(&mut tenant, &caller, &id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -584,6 +584,11 @@ async fn delete_assignment(
         .find(|a| a.id.eq_ignore_ascii_case(&id) && a.exists_for_writers(now.wall))
         .ok_or_else(|| GraphError::not_found(&id))?;
     record.removal_at = Some(now.instant + lag);
+    let (principal, role) = (
+        record.principal_id.clone(),
+        record.role_definition_id.clone(),
+    );
+    crate::audit::role_member_removed(&mut tenant, &caller, &principal, &role);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -611,6 +616,8 @@ async fn create_request(
         replication_lag: tenant.behaviour.graph_lag(),
     };
     let answer = tenant.pim.submit_request(submission)?;
+    let delay = provisioning_delay(&tenant);
+    crate::audit::pim_request_submitted(&mut tenant, &caller, &answer, delay);
     drop(tenant);
     Ok(created(&answer, &REQUEST_SET, &location(&state, REQUESTS)))
 }

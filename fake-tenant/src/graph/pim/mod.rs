@@ -256,6 +256,13 @@ impl PimState {
     fn role_definition(&self, id: &str) -> Option<&Map<String, Value>> {
         self.definitions.get_latest(id)
     }
+
+    /// A role definition's display name (audit records name the role they target).
+    pub fn role_display_name(&self, id: &str) -> Option<String> {
+        self.role_definition(id)
+            .and_then(|d| d["displayName"].as_str())
+            .map(str::to_owned)
+    }
 }
 
 pub fn routes() -> Router<AppState> {
