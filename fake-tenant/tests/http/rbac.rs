@@ -14,9 +14,13 @@ const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 const ASSIGNMENTS: &str =
     "/providers/Microsoft.aadiam/providers/Microsoft.Authorization/roleAssignments";
 
-async fn token_of(t: &TestTenant, index: usize) -> String {
+async fn token_of(t: &TestTenant, name: &str) -> String {
     let seed = fake_tenant::seed::load("default").unwrap();
-    let app = &seed["auth"]["applications"][index];
+    let apps = seed["auth"]["applications"].as_array().unwrap();
+    let app = apps
+        .iter()
+        .find(|a| a["displayName"] == name)
+        .unwrap_or_else(|| panic!("no seed application {name}"));
     let response = t
         .token_request(&[
             ("grant_type", "client_credentials"),
@@ -70,7 +74,7 @@ fn grant(role: &str, principal: &str) -> Value {
 #[tokio::test]
 async fn a_subscription_role_does_not_reach_the_aadiam_scope() {
     let t = TestTenant::start().await;
-    let helpdesk = token_of(&t, 1).await;
+    let helpdesk = token_of(&t, "helpdesk-automation").await;
     for (method, body) in [
         (Method::PUT, Some(setting())),
         (Method::GET, None),
@@ -139,8 +143,8 @@ async fn a_subscription_role_does_not_reach_the_aadiam_scope() {
 #[tokio::test]
 async fn a_role_assignment_at_the_aadiam_scope_grants_access() {
     let t = TestTenant::start().await;
-    let helpdesk = token_of(&t, 1).await;
-    let rbac_admin = token_of(&t, 2).await;
+    let helpdesk = token_of(&t, "helpdesk-automation").await;
+    let rbac_admin = token_of(&t, "tenant-rbac-admin").await;
     let path = format!("{ASSIGNMENTS}/2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f?api-version=2022-04-01");
     // Contributor excludes Microsoft.Authorization/*/Write: the provider cannot grant itself.
     let (status, body) = send(
@@ -216,7 +220,7 @@ async fn a_role_assignment_at_the_aadiam_scope_grants_access() {
 #[tokio::test]
 async fn role_assignment_requests_are_validated() {
     let t = TestTenant::start().await;
-    let rbac_admin = token_of(&t, 2).await;
+    let rbac_admin = token_of(&t, "tenant-rbac-admin").await;
     let path = |name: &str| format!("{ASSIGNMENTS}/{name}?api-version=2022-04-01");
     let name = "3d4e5f6a-7b8c-4d9e-8f0a-2b3c4d5e6f70";
     let cases = [
@@ -262,8 +266,8 @@ async fn new_assignments_take_effect_after_the_propagation_delay() {
     let t = TestTenant::start().await;
     t.set_settings(json!({"arm.rbac_propagation_ms": 600_000}))
         .await;
-    let helpdesk = token_of(&t, 1).await;
-    let rbac_admin = token_of(&t, 2).await;
+    let helpdesk = token_of(&t, "helpdesk-automation").await;
+    let rbac_admin = token_of(&t, "tenant-rbac-admin").await;
     let path = format!("{ASSIGNMENTS}/4e5f6a7b-8c9d-4e0f-9a1b-3c4d5e6f7a81?api-version=2022-04-01");
     let (status, _) = send(
         &t,
@@ -288,7 +292,7 @@ async fn new_assignments_take_effect_after_the_propagation_delay() {
 #[tokio::test]
 async fn dumps_keep_role_assignments() {
     let t = TestTenant::start().await;
-    let rbac_admin = token_of(&t, 2).await;
+    let rbac_admin = token_of(&t, "tenant-rbac-admin").await;
     let path = format!("{ASSIGNMENTS}/5f6a7b8c-9d0e-4f1a-8b2c-4d5e6f7a8b92?api-version=2022-04-01");
     let (status, _) = send(
         &t,
@@ -301,7 +305,7 @@ async fn dumps_keep_role_assignments() {
     assert_eq!(status, 201);
     let dump: Value = json_body(t.admin(Method::GET, "/state").send().await.unwrap()).await;
     let reloaded = TestTenant::start_with(dump).await;
-    let helpdesk = token_of(&reloaded, 1).await;
+    let helpdesk = token_of(&reloaded, "helpdesk-automation").await;
     let (status, body) = send(
         &reloaded,
         &helpdesk,

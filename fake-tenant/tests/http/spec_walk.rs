@@ -72,10 +72,14 @@ async fn call(
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-/// An ARM token for the seed's `index`-th application (client secret).
-async fn arm_token_of(t: &TestTenant, index: usize) -> String {
+/// An ARM token for the seed application named `name` (client secret).
+async fn arm_token_of(t: &TestTenant, name: &str) -> String {
     let seed = fake_tenant::seed::load("default").unwrap();
-    let app = &seed["auth"]["applications"][index];
+    let apps = seed["auth"]["applications"].as_array().unwrap();
+    let app = apps
+        .iter()
+        .find(|a| a["displayName"] == name)
+        .unwrap_or_else(|| panic!("no seed application {name}"));
     let response = t
         .token_request(&[
             ("grant_type", "client_credentials"),
@@ -799,7 +803,7 @@ async fn walk_arm(t: &TestTenant) {
     call(t, A, Method::GET, &setting, None, 404).await;
 
     // A principal without an Azure role at /providers/Microsoft.aadiam: ARM's 403.
-    let helpdesk = arm_token_of(t, 1).await;
+    let helpdesk = arm_token_of(t, "helpdesk-automation").await;
     call_as(
         t,
         &helpdesk,
@@ -811,7 +815,7 @@ async fn walk_arm(t: &TestTenant) {
     .await;
 
     // Role assignments at /providers/Microsoft.aadiam (2022-04-01), as the seed's RBAC admin.
-    let rbac_admin = arm_token_of(t, 2).await;
+    let rbac_admin = arm_token_of(t, "tenant-rbac-admin").await;
     let assignments =
         "/providers/Microsoft.aadiam/providers/Microsoft.Authorization/roleAssignments";
     call_as(
