@@ -26,17 +26,25 @@ variable "domain" {
   default     = "contoso.onmicrosoft.com"
 }
 
+variable "deletion_protection" {
+  description = "Keep Terraform from destroying the account and its role (on by default; the e2e test turns it off to clean up)."
+  type        = bool
+  default     = true
+}
+
 data "breakglass_client_config" "current" {}
 
 resource "breakglass_account" "emergency" {
   user_principal_name = "bg-emergency-01@${var.domain}"
   display_name        = "Emergency Access 01"
   password_length     = 64
+  deletion_protection = var.deletion_protection
 }
 
 resource "breakglass_role_assignment" "global_admin" {
   principal_id  = breakglass_account.emergency.object_id
-  justification = "Emergency access account: permanent Global Administrator"
+  justification       = "Emergency access account: permanent Global Administrator"
+  deletion_protection = var.deletion_protection
 }
 
 resource "breakglass_ca_exclusion" "emergency" {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::framework::diag::{AttributePath, Diagnostics};
+use crate::framework::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::framework::model::{self, decode, decode_planned};
 use crate::framework::resource::{
     Applied, ApplyRequest, Failure, ImportedResource, PlanRequest, PlannedChange, Resource,
@@ -55,6 +55,14 @@ pub trait ModelResource<D: Send + Sync>: Send + Sync {
 
     /// Checks a planned destroy; an error stops the plan before anything is deleted.
     async fn plan_destroy(&self, _prior: &Self::Model, _diagnostics: &mut Diagnostics) {}
+
+    /// An error when the object in `prior` must not be deleted (deletion protection), for
+    /// `action` "destroy" or "replace". The framework asks before planning a destroy or a
+    /// replacement and again before calling `delete` (Terraform older than 1.3 does not plan
+    /// destroys with the provider), so a protected object is never deleted.
+    fn deletion_refused(&self, _prior: &Self::Model, _action: &str) -> Option<Diagnostic> {
+        None
+    }
 
     /// `planned` has null where apply decides (its unknowns); `config` carries write-only
     /// values.
@@ -123,7 +131,11 @@ where
     async fn modify_plan(&self, req: &PlanRequest<'_, D>, plan: &mut PlannedChange) {
         if req.is_destroy() {
             match decoded::<R::Model>(req.prior) {
-                Ok(prior) => self.0.plan_destroy(&prior, &mut plan.diagnostics).await,
+                Ok(prior) => {
+                    plan.diagnostics
+                        .extend(self.0.deletion_refused(&prior, "destroy"));
+                    self.0.plan_destroy(&prior, &mut plan.diagnostics).await
+                }
                 Err(d) => plan.diagnostics.extend(d),
             }
             return;
@@ -155,6 +167,13 @@ where
             data: req.data,
         };
         self.0.modify_plan(&mut typed).await;
+        if !typed.requires_replace.is_empty() {
+            if let Some(prior) = &typed.prior {
+                typed
+                    .diagnostics
+                    .extend(self.0.deletion_refused(prior, "replace"));
+            }
+        }
         let edited = match encoded(&typed.planned) {
             Ok(v) => v,
             Err(d) => return plan.diagnostics.extend(d),
@@ -192,7 +211,11 @@ where
     }
 
     async fn delete(&self, data: &D, prior: &Value) -> Result<(), Failure> {
-        self.0.delete(data, decode(prior)?).await
+        let prior = decode(prior)?;
+        if let Some(refused) = self.0.deletion_refused(&prior, "destroy") {
+            return Err(refused.into());
+        }
+        self.0.delete(data, prior).await
     }
 
     async fn import(&self, data: &D, id: &str) -> Result<Vec<ImportedResource>, Diagnostics> {

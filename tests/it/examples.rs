@@ -62,6 +62,8 @@ fn quickstart_applies_plans_empty_and_destroys() {
     let config = read_config(&examples_dir().join("quickstart"));
     Case::new()
         .with_tenant(FakeTenant::start())
+        // The quickstart protects its account and role by default; the case ends by destroying.
+        .env("TF_VAR_deletion_protection", "false")
         .step(Step::Apply(config))
         .step(Step::check(|ctx| {
             let tenant = ctx.tenant();
@@ -106,6 +108,7 @@ fn quickstart_applies_over_tls_through_a_connect_proxy() {
     let seen_after_apply = after_apply.clone();
     Case::new()
         .with_tenant(tenant)
+        .env("TF_VAR_deletion_protection", "false")
         .env("HTTPS_PROXY", &proxy.url)
         .env("NO_PROXY", "")
         .step(Step::Apply(config))

@@ -10,10 +10,11 @@ use crate::harness::{required_providers, Case, Ctx, FakeTenant, Stage, Step};
 
 const ADDRESS: &str = "breakglass_account.bg";
 
-/// A configuration with one account whose body is `body`.
+/// A configuration with one account whose body is `body`. Deletion protection is off so the
+/// case can end with a destroy; `account_deletion_protection_*` tests it on.
 fn account(body: &str) -> String {
     format!(
-        "{}\nresource \"breakglass_account\" \"bg\" {{\n{body}\n}}\n",
+        "{}\nresource \"breakglass_account\" \"bg\" {{\n{body}\n  deletion_protection = false\n}}\n",
         required_providers()
     )
 }
@@ -757,6 +758,112 @@ fn account_imported_with_a_differently_cased_upn_settles_without_a_write() {
             }
             // Leave the account to the case's own destroy.
             fresh.run(&["state", "rm", ADDRESS]);
+            Ok(())
+        }))
+        .run();
+}
+
+/// The emergency account, its Global Administrator role and its CA exclusion, as a stack
+/// protects them by default (`deletion_protection` unset) or with protection `off`.
+fn protected_stack(protection: Option<bool>, principal_override: Option<&str>) -> String {
+    let setting = protection
+        .map(|p| format!("  deletion_protection = {p}\n"))
+        .unwrap_or_default();
+    let principal = principal_override
+        .map(|p| format!("\"{p}\""))
+        .unwrap_or_else(|| "breakglass_account.bg.object_id".to_owned());
+    format!(
+        "{}\nresource \"breakglass_account\" \"bg\" {{\n  user_principal_name = \"bg-protected@contoso.onmicrosoft.com\"\n  \
+         display_name = \"BG Protected\"\n{setting}}}\n\
+         resource \"breakglass_role_assignment\" \"ga\" {{\n  principal_id = {principal}\n{setting}}}\n\
+         resource \"breakglass_ca_exclusion\" \"bg\" {{\n  user_ids = [breakglass_account.bg.object_id]\n}}\n",
+        required_providers()
+    )
+}
+
+/// Every conditional-access policy as the tenant holds it, without `modifiedDateTime` (which a
+/// PATCH moves even when it restores a policy exactly).
+fn ca_policies(tenant: &FakeTenant) -> Json {
+    let t = tenant.state.tenant();
+    let mut policies: Vec<Json> = t
+        .directory
+        .ca_policies
+        .list_latest()
+        .into_iter()
+        .map(|p| {
+            let mut p = p.clone();
+            p.remove("modifiedDateTime");
+            Json::Object(p)
+        })
+        .collect();
+    policies.sort_by_key(|p| p["id"].as_str().unwrap_or_default().to_owned());
+    Json::Array(policies)
+}
+
+#[test]
+fn account_deletion_protection_refuses_destroy_and_replace_and_deletes_nothing() {
+    let before = Arc::new(Mutex::new(Json::Null));
+    let (keep, compare) = (before.clone(), before.clone());
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::check(move |ctx| {
+            *keep.lock().unwrap() = ca_policies(ctx.tenant());
+            Ok(())
+        }))
+        .step(Step::Apply(protected_stack(None, None)))
+        .step(Step::check(|ctx| {
+            let protected = ctx.state.attribute(ADDRESS, "deletion_protection")?;
+            if protected != Json::Bool(true) {
+                return Err(format!(
+                    "deletion_protection defaults to true, got {protected}"
+                ));
+            }
+            // Destroy: refused at plan (Terraform >= 1.3) or before the delete (older).
+            let out = ctx
+                .workspace
+                .run(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+            let refused = regex::Regex::new(&phrase("Deletion protection is on")).unwrap();
+            if out.success() || !out.matches(&refused) || !out.text.contains("deletion_protection")
+            {
+                return Err(format!(
+                    "destroy must be refused naming deletion_protection\n{out}"
+                ));
+            }
+            // Replace: a new principal would delete the assignment first.
+            ctx.workspace.write_config(&protected_stack(
+                None,
+                Some("5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e01"),
+            ));
+            let out = ctx
+                .workspace
+                .run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+            ctx.workspace.write_config(&protected_stack(None, None));
+            if out.success() || !out.matches(&refused) {
+                return Err(format!(
+                    "replacing a protected assignment must be refused\n{out}"
+                ));
+            }
+            let t = ctx.tenant();
+            let deletes = requests(t, "DELETE", "^/v1.0/users/");
+            let removals: Vec<Json> = requests(t, "POST", "roleAssignmentScheduleRequests$")
+                .into_iter()
+                .filter(|r| r.to_string().contains("adminRemove"))
+                .collect();
+            if !deletes.is_empty() || !removals.is_empty() {
+                return Err(format!("nothing may be deleted: {deletes:?} {removals:?}"));
+            }
+            Ok(())
+        }))
+        .step(Step::Apply(protected_stack(Some(false), None)))
+        .step(Step::destroy_check(move |ctx| {
+            let id_gone = requests(ctx.tenant(), "DELETE", "^/v1.0/users/").len() == 1;
+            let policies = ca_policies(ctx.tenant());
+            if !id_gone {
+                return Err("the account was not deleted".into());
+            }
+            if policies != *compare.lock().unwrap() {
+                return Err("every CA policy must be exactly as before the apply".into());
+            }
             Ok(())
         }))
         .run();

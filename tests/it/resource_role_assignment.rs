@@ -19,7 +19,7 @@ const REQUESTS_PATH: &str = "^/v1.0/roleManagement/directory/roleAssignmentSched
 
 fn config(principal: &str, extra: &str) -> String {
     format!(
-        "{}\nresource \"breakglass_role_assignment\" \"ga\" {{\n  principal_id = \"{principal}\"\n{extra}}}\n",
+        "{}\nresource \"breakglass_role_assignment\" \"ga\" {{\n  principal_id = \"{principal}\"\n  deletion_protection = false\n{extra}}}\n",
         required_providers()
     )
 }
@@ -402,7 +402,11 @@ fn an_existing_assignment_is_reported_with_the_import_command() {
         // Importing it, as suggested, gives a direct assignment (made outside PIM).
         .step(Step::check(|ctx| {
             let ws = ctx.workspace;
-            ws.write_config(&config(EMERGENCY_LEGACY, "  assignment_method = \"direct\"\n"));
+            // As written after an import: deletion protection left at its default, which the
+            // import sets (the state is removed below, before the case's destroy).
+            let imported = config(EMERGENCY_LEGACY, "  assignment_method = \"direct\"\n")
+                .replace("  deletion_protection = false\n", "");
+            ws.write_config(&imported);
             let id = format!("{EMERGENCY_LEGACY}/{GLOBAL_ADMINISTRATOR}");
             let out = ws.run(&["import", "-input=false", "-no-color", ADDRESS, &id]);
             if !out.success() {

@@ -71,6 +71,7 @@ pub struct AccountModel {
     permanently_delete_on_destroy: Tf<bool>,
     created_date_time: Tf<String>,
     on_premises_sync_enabled: Tf<bool>,
+    deletion_protection: Tf<bool>,
     timeouts: Tf<Timeouts>,
 }
 
@@ -218,6 +219,7 @@ fn account_schema() -> Schema {
                  `false` for a manageable emergency account.",
             )
             .use_state_for_unknown(),
+            shared::deletion_protection_attribute("account"),
         ],
         blocks: vec![TIMEOUTS.block()],
         deprecated: false,
@@ -311,6 +313,10 @@ impl ModelResource<AzureClients> for AccountResource {
 
     fn schema(&self) -> Schema {
         account_schema()
+    }
+
+    fn deletion_refused(&self, prior: &Self::Model, action: &str) -> Option<Diagnostic> {
+        shared::protected(&prior.deletion_protection, "account", action)
     }
 
     // Validation is declared on the schema (`rules` holds the UPN and password rules).
@@ -550,6 +556,8 @@ impl ModelResource<AzureClients> for AccountResource {
         }
         Ok(AccountModel {
             id: Tf::Known(user.id),
+            // An imported emergency account is protected, as a created one is by default.
+            deletion_protection: Tf::Known(true),
             ..AccountModel::default()
         })
     }

@@ -82,6 +82,7 @@ pub struct RoleAssignmentModel {
     start_date_time: Tf<String>,
     assignment_type: Tf<String>,
     end_date_time: Tf<String>,
+    deletion_protection: Tf<bool>,
     timeouts: Tf<Timeouts>,
 }
 
@@ -222,6 +223,7 @@ fn schema() -> Schema {
                  Terraform, this shows the end (or the ISO 8601 duration) and the next \
                  apply makes the assignment permanent again (`pim` only).",
             ),
+            shared::deletion_protection_attribute("role assignment"),
         ],
         blocks: vec![TIMEOUTS.block()],
         ..Schema::default()
@@ -355,6 +357,10 @@ impl ModelResource<AzureClients> for RoleAssignmentResource {
 
     fn schema(&self) -> Schema {
         schema()
+    }
+
+    fn deletion_refused(&self, prior: &Self::Model, action: &str) -> Option<Diagnostic> {
+        shared::protected(&prior.deletion_protection, "role assignment", action)
     }
 
     // Validation is wholly declared on the schema.
@@ -517,7 +523,11 @@ impl ModelResource<AzureClients> for RoleAssignmentResource {
             method,
             details: RequestDetails::default(),
         };
-        Ok(desired.state(view.as_ref()))
+        Ok(RoleAssignmentModel {
+            // An imported assignment is protected, as a created one is by default.
+            deletion_protection: Tf::Known(true),
+            ..desired.state(view.as_ref())
+        })
     }
 }
 
@@ -648,6 +658,7 @@ mod tests {
             ("start_date_time", Value::from("2026-01-01T00:00:00Z")),
             ("assignment_type", Value::from("Assigned")),
             ("end_date_time", end),
+            ("deletion_protection", Value::Bool(true)),
         ])
     }
 

@@ -327,7 +327,18 @@ fn import_verify(
         .state()
         .resource(address)
         .unwrap_or_else(|| panic!("{at}: import succeeded but {address} is not in state\n{out}"));
-    let differences = differing_attributes(&expected, &imported, ignore);
+    // `deletion_protection` is the provider's own setting, which import sets to its default
+    // (on): a case that turned it off to be able to destroy differs there by design.
+    if imported.get("deletion_protection").is_some() {
+        assert_eq!(
+            imported["deletion_protection"],
+            Json::Bool(true),
+            "{at}: an import must protect the object it brings in"
+        );
+    }
+    let mut ignore = ignore.to_vec();
+    ignore.push("deletion_protection".to_owned());
+    let differences = differing_attributes(&expected, &imported, &ignore);
     assert!(
         differences.is_empty(),
         "{at}: importing {id} into {address} does not reproduce state:\n{}",
