@@ -317,6 +317,25 @@ impl<'a> ScheduledQueryRules<'a> {
             .map(ScheduledQueryRule::from_json))
     }
 
+    /// Every rule of the subscription (`GET /subscriptions/{s}/providers/
+    /// Microsoft.Insights/scheduledQueryRules`).
+    pub async fn list_in_subscription(
+        &self,
+        subscription_id: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<ScheduledQueryRule>, AzureError> {
+        let path = format!(
+            "/subscriptions/{subscription_id}/providers/Microsoft.Insights/scheduledQueryRules"
+        );
+        Ok(self
+            .arm
+            .list_all(&path, API_VERSION, deadline)
+            .await?
+            .iter()
+            .map(ScheduledQueryRule::from_json)
+            .collect())
+    }
+
     /// Creates or replaces the rule.
     pub async fn put(
         &self,

@@ -298,6 +298,32 @@ impl<'a> RoleManagement<'a> {
             .map(PimSchedule::from_json))
     }
 
+    /// Every principal with an active assignment of `role_definition_id` at tenant scope in
+    /// force now, and whether it is permanent (`roleAssignmentSchedules`, which list direct
+    /// assignments too).
+    pub async fn active_holders(
+        &self,
+        role_definition_id: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<(String, bool)>, AzureError> {
+        let path = format!(
+            "{SCHEDULES}?$filter=roleDefinitionId eq '{}'",
+            odata_literal(role_definition_id)
+        );
+        Ok(self
+            .graph
+            .list_all(&path, deadline)
+            .await?
+            .iter()
+            .filter(|s| s["directoryScopeId"].as_str().unwrap_or("/") == "/")
+            .map(|s| {
+                let principal = s["principalId"].as_str().unwrap_or_default();
+                let permanent = PimSchedule::from_json(s).expiration == Expiration::Permanent;
+                (principal.to_ascii_lowercase(), permanent)
+            })
+            .collect())
+    }
+
     /// Every schedule request for the assignment, oldest first (Graph lists them in creation
     /// order; timestamps have whole-second precision, so order, not time, breaks ties).
     pub async fn requests(

@@ -491,7 +491,68 @@ pub struct RegistrationDetails {
     pub last_updated_date_time: Option<String>,
 }
 
+/// What an emergency-access review reads about a user, beyond `User`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserReview {
+    pub id: String,
+    pub user_principal_name: String,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    #[serde(default)]
+    pub on_premises_sync_enabled: Option<bool>,
+    #[serde(default)]
+    pub last_password_change_date_time: Option<String>,
+    /// `signInActivity` (needs `AuditLog.Read.All` and Entra ID P1); `None` when the tenant
+    /// does not expose it to the caller.
+    #[serde(default)]
+    pub last_sign_in_date_time: Option<String>,
+}
+
 impl Users<'_> {
+    /// The review facts of a user; `None` when the user does not exist. `signInActivity` is
+    /// asked for separately: where the caller may not read it, the rest is still answered.
+    pub async fn review(
+        &self,
+        id: &str,
+        deadline: &Deadline,
+    ) -> Result<Option<UserReview>, AzureError> {
+        let base =
+            "id,userPrincipalName,accountEnabled,onPremisesSyncEnabled,lastPasswordChangeDateTime";
+        let path = format!("/users/{}?$select={base}", path_segment(id));
+        let Some(user) = self.graph.get_optional(&path, deadline).await? else {
+            return Ok(None);
+        };
+        let mut review: UserReview =
+            serde_json::from_value(user).map_err(|e| AzureError::InvalidResponse {
+                service: crate::azure::Service::Graph,
+                method: "GET".into(),
+                url: path.clone(),
+                reason: e.to_string(),
+            })?;
+        let activity = format!("/users/{}?$select=id,signInActivity", path_segment(id));
+        review.last_sign_in_date_time = match self.graph.get_optional(&activity, deadline).await {
+            Ok(Some(u)) => u["signInActivity"]["lastSignInDateTime"]
+                .as_str()
+                .map(str::to_owned),
+            _ => None,
+        };
+        Ok(Some(review))
+    }
+
+    /// The groups `id` is a direct member of (`GET /users/{id}/memberOf`, groups only).
+    pub async fn group_ids(&self, id: &str, deadline: Deadline) -> Result<Vec<String>, AzureError> {
+        let path = format!("/users/{}/memberOf", path_segment(id));
+        Ok(self
+            .graph
+            .list_all(&path, deadline)
+            .await?
+            .iter()
+            .filter(|o| o["@odata.type"].as_str() == Some("#microsoft.graph.group"))
+            .filter_map(|o| o["id"].as_str().map(str::to_ascii_lowercase))
+            .collect())
+    }
+
     /// The user's `authorizationInfo.certificateUserIds`; `None` when the user is not visible.
     pub async fn certificate_user_ids(
         &self,

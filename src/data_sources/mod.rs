@@ -2,3 +2,4 @@
 //! (type + schema, validate, read).
 
 pub mod client_config;
+pub mod posture;

@@ -125,8 +125,9 @@ impl Provider for BreakglassProvider {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<AzureClients>>> {
-        vec![Arc::new(
-            crate::data_sources::client_config::ClientConfigDataSource,
-        )]
+        vec![
+            Arc::new(crate::data_sources::client_config::ClientConfigDataSource),
+            Arc::new(crate::data_sources::posture::PostureDataSource),
+        ]
     }
 }
