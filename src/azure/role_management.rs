@@ -267,6 +267,12 @@ pub fn is_assignment_missing(e: &AzureError) -> bool {
 
 /// `RoleAssignmentRequestPolicyValidationFailed`: the role's PIM policy refused the request
 /// (for a permanent assignment: the `ExpirationRule`).
+/// PIM refused because the tenant has no Microsoft Entra ID P2 / ID Governance licence
+/// (`AadPremiumLicenseRequired`, "The tenant needs an AAD Premium 2 license.").
+pub fn is_pim_unlicensed(e: &AzureError) -> bool {
+    matches!(e, AzureError::Api(a) if a.code.as_deref() == Some("AadPremiumLicenseRequired"))
+}
+
 pub fn is_policy_violation(e: &AzureError) -> bool {
     e.code() == Some("RoleAssignmentRequestPolicyValidationFailed")
 }
@@ -300,7 +306,7 @@ impl<'a> RoleManagement<'a> {
 
     /// Every principal with an active assignment of `role_definition_id` at tenant scope in
     /// force now, and whether it is permanent (`roleAssignmentSchedules`, which list direct
-    /// assignments too).
+    /// assignments too; `roleAssignments` in a tenant without PIM).
     pub async fn active_holders(
         &self,
         role_definition_id: &str,
@@ -310,10 +316,16 @@ impl<'a> RoleManagement<'a> {
             "{SCHEDULES}?$filter=roleDefinitionId eq '{}'",
             odata_literal(role_definition_id)
         );
-        Ok(self
-            .graph
-            .list_all(&path, deadline)
-            .await?
+        let schedules = match self.graph.list_all(&path, deadline).await {
+            Ok(schedules) => schedules,
+            // Without PIM every assignment is a direct, permanent one.
+            Err(e) if is_pim_unlicensed(&e) => {
+                let path = path.replacen(SCHEDULES, ASSIGNMENTS, 1);
+                self.graph.list_all(&path, deadline).await?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(schedules
             .iter()
             .filter(|s| s["directoryScopeId"].as_str().unwrap_or("/") == "/")
             .map(|s| {

@@ -678,3 +678,44 @@ fn invalid_values_fail_validation_on_their_attribute() {
         ))
         .run();
 }
+
+/// A tenant without Microsoft Entra ID P2 has no PIM: the plan fails on assignment_method with
+/// the documented licence error and the `direct` alternative — nothing is sent, and nothing
+/// switches by itself; `direct` then works, and reads and imports without PIM.
+#[test]
+fn a_tenant_without_pim_fails_the_plan_and_suggests_direct() {
+    let direct = config(ALICE, "  assignment_method = \"direct\"\n");
+    Case::new()
+        .with_tenant(FakeTenant::with_seed("no-p2"))
+        .step(Step::expect_error(
+            config(ALICE, ""),
+            Stage::Plan,
+            r#"(?s)no Privileged Identity Management.*AadPremiumLicenseRequired.*assignment_method = "direct""#,
+        ))
+        .step(Step::check(|ctx| {
+            let writes: Vec<Json> = ctx
+                .tenant()
+                .state
+                .tenant()
+                .behaviour
+                .request_log
+                .iter()
+                .filter(|r| r["method"] == "POST" && r["family"] != "token")
+                .cloned()
+                .collect();
+            if !writes.is_empty() {
+                return Err(format!("a refused plan wrote: {writes:?}"));
+            }
+            Ok(())
+        }))
+        .step(Step::Apply(direct))
+        .step(Step::check(|ctx| {
+            expect_attr(ctx, "assignment_method", json!("direct"))?;
+            if !holds_global_admin(ctx.tenant(), ALICE) {
+                return Err("Alice does not hold Global Administrator".into());
+            }
+            Ok(())
+        }))
+        .step(Step::import_state_verify(ADDRESS, &[]))
+        .run();
+}

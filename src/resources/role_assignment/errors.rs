@@ -2,7 +2,8 @@
 //! exists; its PIM settings allow a permanent assignment and say whether a ticket is needed).
 
 use crate::azure::role_management::{
-    is_assignment_exists, is_policy_violation, AdminAssignmentRules, AssignmentKey, RoleManagement,
+    is_assignment_exists, is_pim_unlicensed, is_policy_violation, AdminAssignmentRules,
+    AssignmentKey, RoleManagement,
 };
 use crate::azure::{AzureClients, AzureError, Deadline};
 use crate::framework::{AttributePath, Diagnostic, Diagnostics};
@@ -35,7 +36,24 @@ pub fn permanence_forbidden(
     .at(AttributePath::root("role_definition_id"))
 }
 
+/// The tenant has no PIM: say so and name the alternative, never switch silently.
+pub fn pim_unlicensed(e: &AzureError) -> Diagnostic {
+    Diagnostic::error(
+        "This tenant has no Privileged Identity Management",
+        format!(
+            "PIM needs a Microsoft Entra ID P2 or Microsoft Entra ID Governance licence, and \
+             this tenant answered: {e}\n\nSet assignment_method = \"direct\" to make a \
+             permanent direct role assignment instead (Graph records no justification or \
+             ticket for it), or license the tenant for PIM."
+        ),
+    )
+    .at(AttributePath::root("assignment_method"))
+}
+
 pub fn create_error(key: &AssignmentKey, e: AzureError) -> Diagnostic {
+    if is_pim_unlicensed(&e) {
+        return pim_unlicensed(&e);
+    }
     if is_assignment_exists(&e) {
         Diagnostic::error(
             "The principal already holds this role",
@@ -115,6 +133,7 @@ pub async fn check_tenant_at_plan(
     let rules = if writes_pim {
         match rm.admin_assignment_rules(role, deadline).await {
             Ok(rules) => rules,
+            Err(e) if is_pim_unlicensed(&e) => return diagnostics.push(pim_unlicensed(&e)),
             Err(e) => return diagnostics.push(could_not_check(e)),
         }
     } else {

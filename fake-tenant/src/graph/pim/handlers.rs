@@ -65,6 +65,23 @@ const ROLE_ADMIN_ROLES: &[&str] = &[
     "e8611ab8-c189-46e8-94e1-60213ab1f814", // Privileged Role Administrator
 ];
 
+/// PIM's own APIs (schedule requests, schedules, instances, role settings) answer this on a
+/// tenant without Microsoft Entra ID P2 or ID Governance ("License requirements to use
+/// Privileged Identity Management"); direct role assignments and definitions keep working. The
+/// code and text are the ones field reports show (JulianHayward/Azure-MG-Sub-Governance-
+/// Reporting#114, microsoft/EntraExporter#61, Galvnyz/M365-Assess#117).
+fn require_pim_licence(state: &AppState) -> Result<(), GraphError> {
+    if state.tenant().pim.licensed {
+        Ok(())
+    } else {
+        Err(GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "AadPremiumLicenseRequired",
+            "The tenant needs an AAD Premium 2 license.",
+        ))
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(DEFINITIONS, get(list_definitions))
@@ -600,6 +617,7 @@ async fn create_request(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, GraphError> {
+    require_pim_licence(&state)?;
     require_permission(&caller, WRITE_SCHEDULES)?;
     let body = parse_body(&body)?;
     let mut tenant = state.tenant();
@@ -628,6 +646,7 @@ async fn list_requests(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    require_pim_licence(&state)?;
     let read = authorize_read(&caller, &REQUEST_SET, &uri, &headers)?;
     assignment_like_collection(&state, &read, REQUESTS, |pim, now| {
         pim.requests
@@ -645,6 +664,7 @@ async fn get_request(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    require_pim_licence(&state)?;
     let read = authorize_read(&caller, &REQUEST_SET, &uri, &headers)?;
     assignment_like_entity(&state, &read, REQUESTS, &id, |pim, now| {
         pim.requests
@@ -676,6 +696,7 @@ async fn list_schedules(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    require_pim_licence(&state)?;
     let read = authorize_read(&caller, &SCHEDULE_SET, &uri, &headers)?;
     assignment_like_collection(&state, &read, SCHEDULES, |pim, now| {
         pim.assignments
@@ -693,6 +714,7 @@ async fn get_schedule(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    require_pim_licence(&state)?;
     let read = authorize_read(&caller, &SCHEDULE_SET, &uri, &headers)?;
     assignment_like_entity(&state, &read, SCHEDULES, &id, |pim, now| {
         pim.assignments
@@ -708,6 +730,7 @@ async fn list_instances(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    require_pim_licence(&state)?;
     let read = authorize_read(&caller, &INSTANCE_SET, &uri, &headers)?;
     assignment_like_collection(&state, &read, INSTANCES, |pim, now| {
         pim.active_assignments(now)
@@ -764,6 +787,7 @@ async fn list_policy_assignments(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    require_pim_licence(&state)?;
     let read = authorize_read(&caller, &POLICY_ASSIGNMENT_SET, &uri, &headers)?;
     let expand = parse_expand(&read, &["policy"])?;
     let mut terms = Vec::new();
@@ -817,6 +841,7 @@ async fn get_policy(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    require_pim_licence(&state)?;
     let read = authorize_read(&caller, &POLICY_SET, &uri, &headers)?;
     let expand = parse_expand(&read, &["rules", "effectiveRules"])?;
     let tenant = state.tenant();
@@ -852,6 +877,7 @@ async fn list_rules(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    require_pim_licence(&state)?;
     let read = authorize_read(&caller, &RULE_SET, &uri, &headers)?;
     let tenant = state.tenant();
     let policy = tenant
@@ -869,6 +895,7 @@ async fn get_rule(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    require_pim_licence(&state)?;
     let read = authorize_read(&caller, &RULE_SET, &uri, &headers)?;
     let tenant = state.tenant();
     let policy = tenant

@@ -42,6 +42,10 @@ pub struct PimState {
     assignments: Vec<AssignmentRecord>,
     requests: Vec<RequestRecord>,
     policies: PolicyStore,
+    /// Whether the tenant has the Microsoft Entra ID P2 (or Governance) licence PIM needs
+    /// ("License requirements to use Privileged Identity Management"); seed `pim.licensed`,
+    /// default true.
+    pub licensed: bool,
 }
 
 impl PimState {
@@ -143,6 +147,7 @@ impl PimState {
             .filter_map(|d| d["id"].as_str().map(str::to_owned))
             .collect();
         state.policies = PolicyStore::from_seed(&seed["policies"], &role_ids)?;
+        state.licensed = seed["licensed"].as_bool().unwrap_or(true);
         Ok(state)
     }
 
@@ -191,6 +196,7 @@ impl PimState {
             "roleDefinitions": definitions,
             "roleAssignments": assignments,
             "policies": self.policies.dump(),
+            "licensed": self.licensed,
             "roleAssignmentScheduleRequests": requests,
         })
     }
