@@ -152,45 +152,63 @@ fn quickstart_applies_over_tls_through_a_connect_proxy() {
     drop(proxy);
 }
 
-/// Every example directory, with the `.tf` files it holds concatenated, split by whether it
-/// needs Terraform 1.11 (write-only attributes; such examples declare `required_version >= 1.11`).
-fn examples(needing_1_11: bool) -> Vec<(PathBuf, String)> {
+/// Every example directory with its `.tf` files concatenated and the oldest Terraform it
+/// declares (`required_version = ">= X"`, e.g. 1.5 for `check` blocks, 1.11 for write-only
+/// attributes; 1.0 otherwise).
+fn examples() -> Vec<(PathBuf, String, String)> {
     let mut dirs = vec![
         examples_dir().join("quickstart"),
         examples_dir().join("provider"),
     ];
-    for entry in fs::read_dir(examples_dir().join("resources")).expect("examples/resources") {
-        dirs.push(entry.expect("entry").path());
+    for kind in ["resources", "data-sources"] {
+        for entry in fs::read_dir(examples_dir().join(kind)).expect("examples/<kind>") {
+            dirs.push(entry.expect("entry").path());
+        }
     }
     dirs.sort();
+    let declared = regex::Regex::new(r#"required_version\s*=\s*">=\s*([0-9]+\.[0-9]+)"#).unwrap();
     dirs.into_iter()
         .map(|dir| {
             let config = read_config(&dir);
-            (dir, config)
+            let min = declared
+                .captures(&config)
+                .map(|c| c[1].to_owned())
+                .unwrap_or_else(|| "1.0".to_owned());
+            (dir, config, min)
         })
-        .filter(|(_, config)| config.contains(">= 1.11") == needing_1_11)
         .collect()
 }
 
-fn validate_all(examples: Vec<(PathBuf, String)>, min_terraform: &str) {
-    assert!(!examples.is_empty(), "no example found");
-    for (dir, config) in examples {
-        eprintln!("validating {}", dir.display());
+/// Validates the examples whose oldest Terraform satisfies `keep`.
+fn validate_all(keep: impl Fn(&str) -> bool) {
+    let chosen: Vec<_> = examples()
+        .into_iter()
+        .filter(|(_, _, min)| keep(min))
+        .collect();
+    assert!(!chosen.is_empty(), "no example found");
+    for (dir, config, min) in chosen {
+        eprintln!("validating {} (Terraform >= {min})", dir.display());
         Case::new()
-            .requires(min_terraform)
+            .requires(&min)
             .step(Step::Validate(config))
             .run();
     }
 }
 
-/// Every example parses and validates against the provider's schema.
+/// Every example for any Terraform from 1.0 parses and validates against the provider's schema.
 #[test]
 fn every_example_validates() {
-    validate_all(examples(false), "1.0");
+    validate_all(|min| min == "1.0");
+}
+
+/// Examples with `check` blocks (the posture data source), on a Terraform that has them.
+#[test]
+fn check_block_examples_validate_tf1_5() {
+    validate_all(|min| min == "1.5");
 }
 
 /// Examples that use write-only attributes, on a Terraform that has them (else a SKIP line).
 #[test]
 fn write_only_examples_validate_tf1_11() {
-    validate_all(examples(true), "1.11");
+    validate_all(|min| min == "1.11");
 }
