@@ -19,7 +19,7 @@ TARGET_DIR   := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
 
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: build test tools install lint demo fake-tenant bench
+.PHONY: build test tools install lint demo fake-tenant bench docs
 
 build:
 	$(CARGO) build --workspace --bins
@@ -73,3 +73,8 @@ demo:
 # Method and the latest numbers: BENCHMARKS.md; knobs: the top of scripts/bench.sh.
 bench:
 	@$(ROOT)/scripts/bench.sh
+
+# Registry-layout docs under docs/, generated from the schemas, examples/ and docs-src/; a test
+# fails when they are stale.
+docs:
+	$(CARGO) run --quiet --bin breakglass-docs

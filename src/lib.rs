@@ -3,6 +3,7 @@
 
 pub mod azure;
 pub mod data_sources;
+pub mod docs;
 pub mod framework;
 pub mod logging;
 pub mod protocol;

@@ -10,6 +10,7 @@ mod azure_monitor;
 mod azure_redact;
 mod azure_support;
 mod client_config;
+mod docs;
 mod examples;
 mod harness;
 mod protocol;

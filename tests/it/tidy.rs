@@ -71,7 +71,8 @@ fn nothing_else_writes_to_stdout() {
     let mut hits = code_mentions_outside("println!", "src/main.rs");
     hits.extend(code_mentions_outside("print!(", "src/main.rs"));
     hits.extend(code_mentions_outside("stdout()", "src/protocol/serve.rs"));
-    hits.retain(|h| !h.starts_with("src/main.rs"));
+    // Development tools under src/bin (`make docs`) are other programs; Terraform never runs them.
+    hits.retain(|h| !h.starts_with("src/main.rs") && !h.starts_with("src/bin/"));
     assert!(
         hits.is_empty(),
         "writes to stdout outside the handshake:\n{}",
@@ -106,6 +107,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "src/data_sources/",
         &["data_sources", "resources", "framework", "azure", "logging"],
     ),
+    ("src/docs.rs", &["docs", "provider", "framework"]),
     (
         "src/provider/",
         &[
