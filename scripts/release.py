@@ -55,8 +55,14 @@ ARCH_NAMES = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7": "ar
 DROPPED = {
     "RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER",
     "CARGO_BUILD_RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET",
-    "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_BUILD_INCREMENTAL",
+    "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_BUILD_INCREMENTAL", "RUSTC_BOOTSTRAP",
+    # What cargo sets for the processes it runs (a test calling `make release`): build scripts
+    # such as ring's watch CARGO_MANIFEST_DIR in the environment cargo starts with, so inheriting
+    # them would rebuild half the dependencies whenever the caller changes.
+    "CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_MANIFEST_LINKS", "CARGO_CRATE_NAME",
+    "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR",
 }
+INHERITED_PREFIXES = ("CARGO_PROFILE_", "CARGO_PKG_", "CARGO_BIN_", "CARGO_CFG_", "CARGO_FEATURE_")
 
 
 def die(message):
@@ -128,7 +134,7 @@ def build(target_dir, epoch):
         remaps.setdefault(os.path.realpath(path), to)
     ordered = sorted(remaps.items(), key=lambda kv: kv[1] == "/target")
     env = {k: v for k, v in os.environ.items()
-           if k not in DROPPED and not k.startswith("CARGO_PROFILE_")
+           if k not in DROPPED and not k.startswith(INHERITED_PREFIXES)
            and not (k.startswith("CARGO_TARGET_") and k.endswith("_RUSTFLAGS"))}
     env["CARGO_ENCODED_RUSTFLAGS"] = "\x1f".join(
         f"--remap-path-prefix={path}={to}" for path, to in ordered)
