@@ -26,6 +26,8 @@ Two builds from the same sources with the same toolchain give the same bytes:
 - the zip has fixed entry metadata: the time is SOURCE_DATE_EPOCH (default: the commit time of
   HEAD, reproducible-builds.org's convention), mode 0755, Unix "made by", fixed deflate level.
   Its compressed bytes also depend on the zlib Python links; the binary inside does not.
+  SOURCE_DATE_EPOCH is also passed to the build, so a C compiler (ring's) that meets __DATE__
+  uses it; the cc crate watches it, so ring and its dependents recompile once per new commit.
 
 Zips for other platforms that are already in --dist (built elsewhere with the same command and
 copied in) are listed in SHA256SUMS too, which is how a multi-platform release is assembled.
