@@ -62,6 +62,16 @@ impl std::fmt::Display for Output {
 impl Workspace {
     /// A fresh directory; `env` is what the provider will see (e.g. `FakeTenant::provider_env`).
     pub fn new(terraform: &'static Terraform, env: Vec<(String, String)>) -> Workspace {
+        Workspace::with_cli_config(terraform, env, &cli_config(provider_dir()))
+    }
+
+    /// Like `new`, with this CLI configuration instead of the `dev_overrides` one: for tests of
+    /// how Terraform installs the provider (filesystem mirrors).
+    pub fn with_cli_config(
+        terraform: &'static Terraform,
+        env: Vec<(String, String)>,
+        cli_config: &str,
+    ) -> Workspace {
         let dir = tempfile::Builder::new()
             .prefix("breakglass-e2e-")
             .tempdir()
@@ -71,7 +81,7 @@ impl Workspace {
             terraform,
             env,
         };
-        std::fs::write(ws.cli_config_path(), cli_config(provider_dir())).expect("write CLI config");
+        std::fs::write(ws.cli_config_path(), cli_config).expect("write CLI config");
         ws
     }
 
