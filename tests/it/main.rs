@@ -16,6 +16,7 @@ mod protocol;
 mod provider_config;
 mod resource_account;
 mod resource_ca_exclusion;
+mod resource_restricted_unit;
 mod resource_role_assignment;
 mod sdk_python;
 mod tidy;
