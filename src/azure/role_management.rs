@@ -245,6 +245,27 @@ pub struct DirectAssignment {
     pub id: String,
 }
 
+/// A role assignment as `roleAssignments` lists it (direct ones and those PIM provisioned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedAssignment {
+    pub id: String,
+    pub principal_id: String,
+    pub role_definition_id: String,
+    pub directory_scope_id: String,
+}
+
+impl ListedAssignment {
+    fn from_json(v: &Json) -> Option<Self> {
+        let text = |k: &str| v[k].as_str().map(str::to_owned);
+        Some(ListedAssignment {
+            id: text("id")?,
+            principal_id: text("principalId")?,
+            role_definition_id: text("roleDefinitionId")?,
+            directory_scope_id: text("directoryScopeId").unwrap_or_else(|| "/".to_owned()),
+        })
+    }
+}
+
 /// `RoleAssignmentExists` (PIM) or Graph's conflict answer to a direct assignment: the
 /// principal already holds the role at that scope.
 pub fn is_assignment_exists(e: &AzureError) -> bool {
@@ -462,6 +483,53 @@ impl<'a> RoleManagement<'a> {
             .map(|a| DirectAssignment {
                 id: a["id"].as_str().unwrap_or_default().to_owned(),
             }))
+    }
+
+    /// Every role assignment of `principal_id` (any scope): what it holds tenant-wide, e.g.
+    /// whether a user is an administrator in the sense of administrative-unit-scoped roles.
+    pub async fn assignments_of(
+        &self,
+        principal_id: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<ListedAssignment>, AzureError> {
+        self.listed("principalId", principal_id, deadline).await
+    }
+
+    /// Every role assignment at `directory_scope_id` (e.g. `/administrativeUnits/{id}`).
+    pub async fn assignments_at(
+        &self,
+        directory_scope_id: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<ListedAssignment>, AzureError> {
+        let found = self
+            .listed("directoryScopeId", directory_scope_id, deadline)
+            .await?;
+        // Compared here too: not every replica filters on the scope.
+        Ok(found
+            .into_iter()
+            .filter(|a| {
+                a.directory_scope_id
+                    .eq_ignore_ascii_case(directory_scope_id)
+            })
+            .collect())
+    }
+
+    async fn listed(
+        &self,
+        property: &str,
+        value: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<ListedAssignment>, AzureError> {
+        let filter = format!("{property} eq '{}'", odata_literal(value));
+        let path = format!(
+            "{ASSIGNMENTS}?$filter={}",
+            form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
+        let found = self.graph.list_all(&path, deadline).await?;
+        Ok(found
+            .iter()
+            .filter_map(ListedAssignment::from_json)
+            .collect())
     }
 
     /// Looks for the direct assignment a create may have made, waiting a moment for it to

@@ -15,9 +15,10 @@ use crate::azure::graph::GraphClient;
 use crate::azure::retry::Deadline;
 
 /// What the account resource reads. `/users` answers with a default subset only, which lacks
-/// `accountEnabled`, `createdDateTime` and `onPremisesSyncEnabled` (facts §2, `$select`).
+/// `accountEnabled`, `createdDateTime`, `onPremisesSyncEnabled` and `authorizationInfo`
+/// (facts §2, `$select`).
 const USER_SELECT: &str = "id,userPrincipalName,displayName,mailNickname,accountEnabled,\
-usageLocation,createdDateTime,onPremisesSyncEnabled";
+usageLocation,createdDateTime,onPremisesSyncEnabled,authorizationInfo";
 
 /// The longest a create probe waits for a possibly created user to replicate before it
 /// concludes that the create did not happen.
@@ -41,9 +42,32 @@ pub struct User {
     pub created_date_time: Option<String>,
     #[serde(default)]
     pub on_premises_sync_enabled: Option<bool>,
+    /// `authorizationInfo` (`certificateUserIds`); `null` when not selected.
+    #[serde(default)]
+    pub authorization_info: Option<AuthorizationInfo>,
+}
+
+/// `authorizationInfo`: the values certificate-based authentication binds a certificate to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationInfo {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub certificate_user_ids: Vec<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 impl User {
+    /// `authorizationInfo.certificateUserIds` (empty when none, or not selected).
+    pub fn certificate_user_ids(&self) -> &[String] {
+        self.authorization_info
+            .as_ref()
+            .map(|a| a.certificate_user_ids.as_slice())
+            .unwrap_or_default()
+    }
+
     /// Synced from on-premises Active Directory (Entra Connect / Cloud Sync).
     pub fn is_synced(&self) -> bool {
         self.on_premises_sync_enabled == Some(true)
@@ -114,6 +138,9 @@ pub struct UserChanges {
     pub usage_location: Option<Option<String>>,
     /// A new password and whether it must be changed at the next sign-in.
     pub password: Option<(Secret, bool)>,
+    /// The whole new `authorizationInfo.certificateUserIds` (`[]` clears them). Sent in the
+    /// same PATCH as the rest, so a refused value (a duplicate) writes nothing at all.
+    pub certificate_user_ids: Option<Vec<String>>,
 }
 
 impl UserChanges {
@@ -124,6 +151,7 @@ impl UserChanges {
             && self.account_enabled.is_none()
             && self.usage_location.is_none()
             && self.password.is_none()
+            && self.certificate_user_ids.is_none()
     }
 
     fn body(&self) -> Json {
@@ -152,6 +180,12 @@ impl UserChanges {
                 }),
             );
         }
+        if let Some(ids) = &self.certificate_user_ids {
+            body.insert(
+                "authorizationInfo".into(),
+                json!({ "certificateUserIds": ids }),
+            );
+        }
         Json::Object(body)
     }
 
@@ -177,6 +211,12 @@ impl UserChanges {
                 .usage_location
                 .as_ref()
                 .is_none_or(|l| &user.usage_location == l)
+            && self.certificate_user_ids.as_ref().is_none_or(|ids| {
+                let (mut want, mut have) = (ids.clone(), user.certificate_user_ids().to_vec());
+                want.sort();
+                have.sort();
+                want == have
+            })
     }
 }
 
@@ -815,6 +855,7 @@ mod tests {
             usage_location: None,
             created_date_time: None,
             on_premises_sync_enabled: None,
+            authorization_info: None,
         };
         let mut changes = UserChanges {
             user_principal_name: Some("bg@contoso.com".into()),

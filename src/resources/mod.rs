@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod ca_exclusion;
+pub mod restricted_unit;
 pub mod role_assignment;
 pub(crate) mod shared;
 
@@ -18,5 +19,6 @@ pub fn all() -> Vec<Arc<dyn Resource<AzureClients>>> {
         typed(account::AccountResource),
         typed(ca_exclusion::CaExclusionResource),
         typed(role_assignment::RoleAssignmentResource),
+        typed(restricted_unit::RestrictedUnitResource),
     ]
 }

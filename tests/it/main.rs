@@ -18,6 +18,7 @@ mod provider_config;
 mod release;
 mod resource_account;
 mod resource_ca_exclusion;
+mod resource_restricted_unit;
 mod resource_role_assignment;
 mod sdk_python;
 mod tidy;

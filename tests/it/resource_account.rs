@@ -868,3 +868,261 @@ fn account_deletion_protection_refuses_destroy_and_replace_and_deletes_nothing()
         }))
         .run();
 }
+
+// ---- certificate user ids and authentication methods (issue 10) ---------------------------
+
+const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
+
+/// Accounts `(alias, extra body lines)` on the initial domain, unprotected.
+fn accounts(list: &[(&str, &str)]) -> String {
+    let mut hcl = required_providers();
+    for (alias, extra) in list {
+        let name = match extra.contains("display_name") {
+            true => String::new(),
+            false => format!("  display_name = \"{alias}\"\n"),
+        };
+        hcl.push_str(&format!(
+            "\nresource \"breakglass_account\" \"{}\" {{\n  user_principal_name = \"{alias}@contoso.onmicrosoft.com\"\n\
+             {name}{extra}\n  deletion_protection = false\n}}\n",
+            alias.replace('-', "_")
+        ));
+    }
+    hcl
+}
+
+fn certificate_ids(values: &[&str]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    format!("  certificate_user_ids = [{}]", quoted.join(", "))
+}
+
+/// The user with `upn` as the tenant's primary replica holds it.
+fn user_by_upn(tenant: &FakeTenant, upn: &str) -> Option<Json> {
+    let t = tenant.state.tenant();
+    t.directory
+        .users
+        .list_latest()
+        .into_iter()
+        .find(|u| u["userPrincipalName"] == upn)
+        .map(|u| Json::Object(u.clone()))
+}
+
+/// `authorizationInfo.certificateUserIds` in the tenant, sorted.
+fn tenant_certificate_ids(tenant: &FakeTenant, upn: &str) -> Result<Vec<String>, String> {
+    let user = user_by_upn(tenant, upn).ok_or(format!("{upn} is not in the tenant"))?;
+    let mut ids: Vec<String> = user["authorizationInfo"]["certificateUserIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+fn expect_tenant_ids(ctx: &Ctx<'_>, upn: &str, want: &[&str]) -> Result<(), String> {
+    let have = tenant_certificate_ids(ctx.tenant(), upn)?;
+    let mut want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    match have == want {
+        true => Ok(()),
+        false => Err(format!(
+            "{upn} holds {have:?} in the tenant, expected {want:?}"
+        )),
+    }
+}
+
+const PN_A: &str = "X509:<PN>bg-cba-a@contoso.com";
+const SKI_A: &str = "X509:<SKI>aB1cD2eF3gH4iJ5kL6mN7oP8qR";
+const SKI_B: &str = "X509:<SKI>zY9xW8vU7tS6rQ5pO4nM3lK2jI";
+
+#[test]
+fn account_certificate_user_ids_set_updated_cleared_and_methods_listed() {
+    let a = "bg-cba-a";
+    let upn_a = "bg-cba-a@contoso.onmicrosoft.com";
+    let upn_b = "bg-cba-b@contoso.onmicrosoft.com";
+    let only_a = |ids: &[&str]| accounts(&[(a, &certificate_ids(ids))]);
+    let with_b =
+        |b_extra: &str| accounts(&[(a, &certificate_ids(&[PN_A, SKI_A])), ("bg-cba-b", b_extra)]);
+    let b_address = "breakglass_account.bg_cba_b";
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(only_a(&[PN_A, SKI_A])))
+        .step(Step::check(move |ctx| {
+            expect_tenant_ids(ctx, upn_a, &[PN_A, SKI_A])?;
+            let methods = ctx
+                .state
+                .attribute("breakglass_account.bg_cba_a", "authentication_methods")?;
+            let expected = serde_json::json!([{"type": "password", "id": PASSWORD_METHOD_ID,
+                "display_name": null, "phishing_resistant": false}]);
+            if methods != expected {
+                return Err(format!("a new account has only its password: {methods}"));
+            }
+            Ok(())
+        }))
+        .step(Step::import_verify(
+            "breakglass_account.bg_cba_a",
+            upn_a,
+            &["password"],
+        ))
+        // Updated: one value replaced, one kept.
+        .step(Step::Apply(only_a(&[PN_A, SKI_B])))
+        .step(Step::check(move |ctx| {
+            expect_tenant_ids(ctx, upn_a, &[PN_A, SKI_B])
+        }))
+        .step(Step::Apply(only_a(&[PN_A, SKI_A])))
+        // A passkey is registered (the emulator's stand-in for a person with the key); a
+        // refresh shows it, phishing-resistant, and plans nothing.
+        .step(Step::check(move |ctx| {
+            let id = ctx.state.attribute("breakglass_account.bg_cba_a", "id")?;
+            let id = id.as_str().ok_or("no id")?;
+            ctx.tenant().admin_post(
+                &format!("/directory/users/{id}/fido2"),
+                serde_json::json!({"displayName": "Vault key 1", "passkeyType": "deviceBound"}),
+            );
+            let out = ctx.workspace.run(&[
+                "apply",
+                "-refresh-only",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+            ]);
+            if !out.success() {
+                return Err(format!("refresh failed\n{out}"));
+            }
+            Ok(())
+        }))
+        .step(Step::PlanEmpty)
+        .step(Step::check(|ctx| {
+            let methods = ctx
+                .state
+                .attribute("breakglass_account.bg_cba_a", "authentication_methods")?;
+            let kinds: Vec<(&str, bool)> = methods
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    (
+                        m["type"].as_str().unwrap_or_default(),
+                        m["phishing_resistant"] == true,
+                    )
+                })
+                .collect();
+            let passkey = methods
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["type"] == "fido2"))
+                .ok_or(format!("no passkey listed: {methods}"))?;
+            if kinds != [("fido2", true), ("password", false)]
+                || passkey["display_name"] != "Vault key 1"
+                || passkey["id"].as_str().is_none_or(str::is_empty)
+            {
+                return Err(format!("expected the passkey and the password: {methods}"));
+            }
+            Ok(())
+        }))
+        // A duplicate on create: refused on the attribute before anything is written.
+        .step(Step::expect_error(
+            with_b(&certificate_ids(&[SKI_A])),
+            Stage::Apply,
+            &format!(
+                r"{}[\s\S]*certificate_user_ids",
+                phrase("Certificate user id already in use")
+            ),
+        ))
+        .step(Step::check(move |ctx| {
+            if user_by_upn(ctx.tenant(), upn_b).is_some() {
+                return Err("a refused create left the user behind".into());
+            }
+            let posts = requests(ctx.tenant(), "POST", "^/v1.0/users$");
+            if posts.len() != 1 {
+                return Err(format!(
+                    "only the first account may have been created: {posts:?}"
+                ));
+            }
+            Ok(())
+        }))
+        // The second account without certificate ids: the attribute shows the tenant's (none).
+        .step(Step::Apply(with_b("")))
+        .step(Step::check(move |ctx| {
+            let ids = ctx.state.attribute(b_address, "certificate_user_ids")?;
+            if ids != serde_json::json!([]) {
+                return Err(format!("unset shows what the tenant holds (none): {ids}"));
+            }
+            Ok(())
+        }))
+        // A duplicate on update, together with a rename: the one PATCH is refused whole.
+        .step(Step::expect_error(
+            with_b(&format!(
+                "  display_name = \"renamed\"\n{}",
+                certificate_ids(&[SKI_A])
+            )),
+            Stage::Apply,
+            &format!(
+                r"{}[\s\S]*bg-cba-a",
+                phrase("Certificate user id already in use")
+            ),
+        ))
+        .step(Step::check(move |ctx| {
+            let b = user_by_upn(ctx.tenant(), upn_b).ok_or("the second account is gone")?;
+            if b["displayName"] != "bg-cba-b" {
+                return Err(format!("the refused update renamed the account: {b}"));
+            }
+            expect_tenant_ids(ctx, upn_b, &[])?;
+            expect_tenant_ids(ctx, upn_a, &[PN_A, SKI_A])
+        }))
+        // Cleared.
+        .step(Step::Apply(only_a(&[])))
+        .step(Step::check(move |ctx| expect_tenant_ids(ctx, upn_a, &[])))
+        .step(Step::destroy_check(|_| Ok(())))
+        .run();
+}
+
+#[test]
+fn account_create_whose_certificate_ids_are_refused_leaves_no_user() {
+    // A soft-deleted user keeps its certificate user ids (the value stays taken), but it is not
+    // among /users, so only the write itself can find the conflict: the create is undone.
+    let first = accounts(&[("bg-cba-old", &certificate_ids(&[SKI_A]))]);
+    let second = accounts(&[("bg-cba-new", &certificate_ids(&[SKI_A]))]);
+    let upn_new = "bg-cba-new@contoso.onmicrosoft.com";
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(first))
+        .step(Step::Apply(required_providers()))
+        .step(Step::expect_error(
+            second,
+            Stage::Apply,
+            &format!(
+                r"{}[\s\S]*certificate_user_ids",
+                phrase("Certificate user id already in use")
+            ),
+        ))
+        .step(Step::check(move |ctx| {
+            let t = ctx.tenant();
+            let posts = requests(t, "POST", "^/v1.0/users$");
+            if posts.len() != 2 {
+                return Err(format!(
+                    "expected the second create to have been tried: {posts:?}"
+                ));
+            }
+            if user_by_upn(t, upn_new).is_some() {
+                return Err("the refused create left a live user".into());
+            }
+            let deleted: Vec<String> = {
+                let model = t.state.tenant();
+                let items = model.directory.deleted_items.list_latest();
+                items
+                    .iter()
+                    .map(|u| u["userPrincipalName"].to_string())
+                    .collect()
+            };
+            if deleted.iter().any(|u| u.contains("bg-cba-new")) {
+                return Err(format!(
+                    "the undone create left a deleted user: {deleted:?}"
+                ));
+            }
+            if !ctx.state.is_empty() {
+                return Err("nothing may be in state".into());
+            }
+            Ok(())
+        }))
+        .run();
+}

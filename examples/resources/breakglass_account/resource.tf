@@ -25,6 +25,10 @@ resource "breakglass_account" "primary" {
     rotated = "2025-06"
   }
 
+  # Certificate-based sign-in: the values a certificate maps to this account by (unique in the
+  # tenant). Leave the attribute out to leave the tenant's values alone; [] removes them.
+  certificate_user_ids = ["X509:<PN>bg-01@contoso.onmicrosoft.com"]
+
   timeouts {
     create = "10m"
   }
@@ -33,6 +37,12 @@ resource "breakglass_account" "primary" {
 output "primary_object_id" {
   description = "Exclude this object id from conditional-access policies."
   value       = breakglass_account.primary.object_id
+}
+
+# Registered methods, read from Graph on every plan. A passkey is registered by a person with the
+# key (mysignins.microsoft.com); afterwards this is true.
+output "primary_has_phishing_resistant_method" {
+  value = try(anytrue([for m in breakglass_account.primary.authentication_methods : m.phishing_resistant]), false)
 }
 
 output "primary_password" {

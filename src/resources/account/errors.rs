@@ -4,8 +4,9 @@
 use crate::azure::users::{self, UserChanges, Users};
 use crate::azure::{AzureClients, AzureError, Deadline};
 use crate::framework::{AttributePath, Diagnostic, Diagnostics};
+use crate::resources::restricted_unit::access::{restricted_denial, Need};
 
-use super::{PasswordMode, TYPE_NAME};
+use super::{credentials, PasswordMode, TYPE_NAME};
 
 /// The checks of the UPN's domain: at plan time (`Check::Plan`, which also advises, and says
 /// so when the provider cannot look yet) and again before a write (`Check::Write`).
@@ -109,12 +110,58 @@ pub async fn create_error(
     shared_errors(e, upn, mode, "create")
 }
 
-pub fn update_error(
+/// A refused update: a restricted administrative unit (which role at which scope is missing),
+/// then the certificate user ids, then the rest.
+pub async fn update_failure(
+    clients: &AzureClients,
     e: AzureError,
-    upn: &str,
+    (id, upn): (&str, &str),
     changes: &UserChanges,
     mode: PasswordMode,
+    deadline: &Deadline,
 ) -> Diagnostic {
+    let needs = [
+        (
+            changes.display_name.is_some() || changes.mail_nickname.is_some(),
+            Need::Properties,
+        ),
+        (
+            changes.account_enabled.is_some() || changes.user_principal_name.is_some(),
+            Need::Sensitive,
+        ),
+        (changes.password.is_some(), Need::Password),
+        (
+            changes.certificate_user_ids.is_some(),
+            Need::CertificateUserIds,
+        ),
+    ];
+    let needs: Vec<Need> = needs.iter().filter(|(n, _)| *n).map(|(_, n)| *n).collect();
+    if let Some(d) = restricted_denial(clients, id, upn, &needs, &e, deadline).await {
+        return d;
+    }
+    if let Some(ids) = &changes.certificate_user_ids {
+        let users = Users::new(&clients.graph);
+        if let Some(d) = credentials::write_error(&users, &e, ids, id, deadline).await {
+            return d;
+        }
+    }
+    update_error(e, upn, changes, mode)
+}
+
+/// A refused delete (403): a restricted unit, or Entra's protection of privileged users.
+pub async fn delete_error(
+    clients: &AzureClients,
+    e: AzureError,
+    (id, upn): (&str, &str),
+    deadline: &Deadline,
+) -> Diagnostic {
+    match restricted_denial(clients, id, upn, &[Need::Delete], &e, deadline).await {
+        Some(d) => d,
+        None => privileged_user_denied(e, upn, "delete"),
+    }
+}
+
+fn update_error(e: AzureError, upn: &str, changes: &UserChanges, mode: PasswordMode) -> Diagnostic {
     if users::is_request_denied(&e)
         && (changes.password.is_some()
             || changes.account_enabled.is_some()
@@ -158,7 +205,7 @@ fn shared_errors(e: AzureError, upn: &str, mode: PasswordMode, action: &str) -> 
 /// Entra protects users holding privileged roles: only a caller with a higher-privileged role
 /// may change their credentials or delete them. Break-glass accounts are usually Global
 /// Administrators, so this is the common 403.
-pub fn privileged_user_denied(e: AzureError, upn: &str, action: &str) -> Diagnostic {
+fn privileged_user_denied(e: AzureError, upn: &str, action: &str) -> Diagnostic {
     Diagnostic::error(
         "Not allowed to manage a privileged account",
         format!(

@@ -8,12 +8,14 @@
 //!
 //! Order follows the trait: schema, validate, plan, create, read, update, delete, import.
 //! `rules` holds Entra's UPN and password rules and the generator; `errors` the domain checks
-//! and how Graph's refusals read.
+//! and how Graph's refusals read; `credentials` the certificate user ids and the registered
+//! authentication methods.
 
+mod credentials;
 mod errors;
 mod rules;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,8 +32,9 @@ use crate::framework::{
     Attribute, AttributePath, Diagnostic, Diagnostics, Failure, Operation, Schema, Tf,
     TimeoutDefaults, Timeouts, Type,
 };
+use credentials::{registered_methods, MethodModel};
 use errors::{
-    api_diagnostic, create_error, domain_diagnostics, privileged_user_denied, update_error, Check,
+    api_diagnostic, create_error, delete_error, domain_diagnostics, update_failure, Check,
 };
 use rules::{alias_of, domain_of, generate_password};
 
@@ -71,6 +74,8 @@ pub struct AccountModel {
     permanently_delete_on_destroy: Tf<bool>,
     created_date_time: Tf<String>,
     on_premises_sync_enabled: Tf<bool>,
+    certificate_user_ids: Tf<BTreeSet<String>>,
+    authentication_methods: Tf<Vec<MethodModel>>,
     deletion_protection: Tf<bool>,
     timeouts: Tf<Timeouts>,
 }
@@ -219,6 +224,8 @@ fn account_schema() -> Schema {
                  `false` for a manageable emergency account.",
             )
             .use_state_for_unknown(),
+            credentials::certificate_user_ids_attribute(),
+            credentials::authentication_methods_attribute(),
             shared::deletion_protection_attribute("account"),
         ],
         blocks: vec![TIMEOUTS.block()],
@@ -278,7 +285,10 @@ impl AccountModel {
             password,
             password_wo: Tf::Null,
             created_date_time: user.created_date_time.clone().into(),
-            on_premises_sync_enabled: user.on_premises_sync_enabled.into(),
+            // Graph answers null for a user that was never synced: that is `false`, and a
+            // known value keeps update plans from showing it "known after apply".
+            on_premises_sync_enabled: Tf::Known(user.on_premises_sync_enabled.unwrap_or(false)),
+            certificate_user_ids: Tf::Known(user.certificate_user_ids().iter().cloned().collect()),
             ..AccountModel::default()
         }
     }
@@ -299,6 +309,8 @@ impl AccountModel {
             usage_location: (self.usage_location != prior.usage_location)
                 .then(|| self.usage_location.get().cloned()),
             password: None,
+            certificate_user_ids: changed(&self.certificate_user_ids, &prior.certificate_user_ids)
+                .map(|ids| ids.into_iter().collect()),
         }
     }
 }
@@ -387,6 +399,8 @@ impl ModelResource<AzureClients> for AccountResource {
         // Repeated here in case the plan could not check it (provider configured late).
         require_suitable_domain(clients, &upn, &deadline).await?;
 
+        let users = Users::new(&clients.graph);
+        credentials::refuse_taken(&users, &planned, &deadline).await?;
         let (password, state_password) = new_password(&config, &planned)?;
         let nickname = planned.mail_nickname.as_deref().unwrap_or(alias_of(&upn));
         let new_user = NewUser {
@@ -398,7 +412,6 @@ impl ModelResource<AzureClients> for AccountResource {
             password: &password,
             force_password_change: planned.force_password_change(),
         };
-        let users = Users::new(&clients.graph);
         let created = match users.create(&new_user, &deadline).await {
             Ok(user) => user,
             Err(e) => {
@@ -410,7 +423,10 @@ impl ModelResource<AzureClients> for AccountResource {
         // Entra replicates asynchronously: until the new user reads back consistently, the
         // refresh after apply could find nothing and plan to create it again.
         match users.wait_readable(&created.id, &deadline).await {
-            Ok(user) => Ok(AccountModel::observed(&user, state_password)),
+            Ok(user) => {
+                let state = AccountModel::observed(&user, state_password);
+                credentials::complete_create(&users, state, &planned, &deadline).await
+            }
             // The user exists; keep it in state so Terraform does not lose track of it.
             Err(e) => Err(Failure::new(Diagnostic::error(
                 "Account created but not yet readable",
@@ -434,10 +450,19 @@ impl ModelResource<AzureClients> for AccountResource {
     ) -> Result<Option<AccountModel>, Diagnostics> {
         let deadline = shared::deadline(&TIMEOUTS, &state.timeouts, Operation::Read)?;
         let id = state.id.required("id")?;
-        match Users::new(&clients.graph).get(&id, &deadline).await {
-            Ok(user) => Ok(user.map(|u| AccountModel::observed(&u, state.password.clone()))),
-            Err(e) => Err(api_diagnostic(e, "read", &id).into()),
-        }
+        let users = Users::new(&clients.graph);
+        let user = match users.get(&id, &deadline).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(api_diagnostic(e, "read", &id).into()),
+        };
+        let methods = registered_methods(&users, &id, deadline)
+            .await
+            .map_err(|e| api_diagnostic(e, "read the authentication methods of", &id))?;
+        Ok(Some(AccountModel {
+            authentication_methods: methods,
+            ..AccountModel::observed(&user, state.password.clone())
+        }))
     }
 
     // ---- update -------------------------------------------------------------------------
@@ -472,14 +497,21 @@ impl ModelResource<AzureClients> for AccountResource {
 
         let users = Users::new(&clients.graph);
         if let Err(e) = users.update(&id, &changes, &deadline).await {
-            return Err(update_error(e, &upn, &changes, config.password_mode()).into());
+            let mode = config.password_mode();
+            let who = (id.as_str(), upn.as_str());
+            return Err(update_failure(clients, e, who, &changes, mode, &deadline)
+                .await
+                .into());
         }
         let what = format!("the changes to user {upn} to replicate");
         match users
             .wait_until(&id, &what, &deadline, |u| changes.visible_in(u))
             .await
         {
-            Ok(user) => Ok(AccountModel::observed(&user, new_state.password.clone())),
+            Ok(user) => Ok(AccountModel {
+                authentication_methods: prior.authentication_methods.clone(),
+                ..AccountModel::observed(&user, new_state.password.clone())
+            }),
             // The PATCH was accepted, so the planned values are what the tenant holds.
             Err(e) => Err(Failure::new(Diagnostic::error(
                 "Account updated but not yet consistent",
@@ -503,7 +535,7 @@ impl ModelResource<AzureClients> for AccountResource {
         let just_deleted = match users.delete(&id, &deadline).await {
             Ok(existed) => existed,
             Err(e) if users::is_request_denied(&e) => {
-                return Err(privileged_user_denied(e, upn, "delete").into())
+                return Err(delete_error(clients, e, (&id, upn), &deadline).await.into())
             }
             Err(e) => return Err(api_diagnostic(e, "delete", upn).into()),
         };

@@ -157,6 +157,101 @@ impl FakeTenant {
     }
 }
 
+impl FakeTenant {
+    /// A test-only admin call (`/_fake{path}`), e.g. registering a passkey the way only a
+    /// person with the key could in Entra. Panics unless it succeeds.
+    pub fn admin_post(&self, path: &str, body: Json) -> Json {
+        let url = format!("{}/_fake{path}", self.base_url);
+        let (status, answer) = send(reqwest::Method::POST, &url, None, Some(body));
+        assert!(
+            (200..300).contains(&status),
+            "admin {path}: {status} {answer}"
+        );
+        answer
+    }
+
+    /// A Graph call (`/v1.0{path}`) signed in as the seed application `client_id` with its
+    /// first client secret: another identity than the provider's, to see what the tenant lets
+    /// it do. Returns the status and the body.
+    pub fn graph_as(
+        &self,
+        client_id: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Json>,
+    ) -> (u16, Json) {
+        let secret = {
+            let t = self.state.tenant();
+            let app = t
+                .auth
+                .applications
+                .iter()
+                .find(|a| a.principal.app_id == client_id);
+            app.unwrap_or_else(|| panic!("no application {client_id} in the seed"))
+                .client_secrets[0]
+                .clone()
+        };
+        let token_url = format!("{}/{}/oauth2/v2.0/token", self.base_url, self.tenant_id);
+        let form = format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+            form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()
+        );
+        let (status, token) = send_form(&token_url, form);
+        assert_eq!(status, 200, "token for {client_id}: {token}");
+        let bearer = token["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned();
+        send(
+            method,
+            &format!("{}/v1.0{path}", self.base_url),
+            Some(&bearer),
+            body,
+        )
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn send(
+    method: reqwest::Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<Json>,
+) -> (u16, Json) {
+    runtime().block_on(async {
+        let mut req = reqwest::Client::new().request(method, url);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request to the emulated tenant");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Json::Null))
+    })
+}
+
+fn send_form(url: &str, form: String) -> (u16, Json) {
+    runtime().block_on(async {
+        let resp = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .expect("token request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Json::Null))
+    })
+}
+
 impl Drop for FakeTenant {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
