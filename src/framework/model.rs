@@ -746,8 +746,10 @@ pub fn conform(value: Value, ty: &Type) -> Result<Value, ModelError> {
         (Value::List(items) | Value::Set(items) | Value::Tuple(items), Type::Set(t)) => {
             let mut out: Vec<Value> = Vec::with_capacity(items.len());
             for v in conform_items(items, t)? {
-                // Sets hold each element once.
-                if !out.contains(&v) {
+                // Sets hold each known element once. Elements holding unknowns are never
+                // merged: cty keeps `[a.id, b.id]` as two unknown elements until both are
+                // known, and a plan with one would not match the configuration.
+                if !v.is_fully_known() || !out.contains(&v) {
                     out.push(v);
                 }
             }
@@ -970,6 +972,16 @@ mod tests {
         assert_eq!(decode::<Model>(&v).unwrap().ids, Tf::Unknown);
         v.set("ids", Value::Unknown);
         assert_eq!(decode_planned::<Model>(&v).unwrap().ids, Tf::Null);
+    }
+
+    #[test]
+    fn conform_keeps_every_unknown_set_element() {
+        let ty = Type::set(Type::String);
+        let v = Value::Set(vec![Value::Unknown, Value::Unknown, "a".into(), "a".into()]);
+        assert_eq!(
+            conform(v, &ty).unwrap(),
+            Value::Set(vec![Value::Unknown, Value::Unknown, "a".into()])
+        );
     }
 
     #[test]

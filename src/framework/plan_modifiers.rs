@@ -24,6 +24,9 @@ pub enum Equality {
     Exact,
     /// Strings, and the strings inside lists, sets and maps, compare ignoring ASCII case.
     CaseInsensitive,
+    /// Like `CaseInsensitive`, and white space is ignored too: Azure region names, which ARM
+    /// accepts as `West Europe` and reports as `westeurope`.
+    CaseAndSpaceInsensitive,
 }
 
 impl Equality {
@@ -33,6 +36,15 @@ impl Equality {
         match self {
             Equality::Exact => same_value(a, b),
             Equality::CaseInsensitive => same_value_by(a, b, &|x, y| x.eq_ignore_ascii_case(y)),
+            Equality::CaseAndSpaceInsensitive => same_value_by(a, b, &|x, y| {
+                let squeezed = |s: &str| {
+                    s.chars()
+                        .filter(|c| !c.is_whitespace())
+                        .map(|c| c.to_ascii_lowercase())
+                        .collect::<String>()
+                };
+                squeezed(x) == squeezed(y)
+            }),
         }
     }
 }
@@ -134,6 +146,15 @@ mod tests {
         assert!(ci.equal(&a, &b));
         assert!(!ci.equal(&a, &Value::Set(vec!["abc".into()])));
         assert!(!ci.equal(&"a".into(), &Value::Null));
+    }
+
+    #[test]
+    fn location_equality_ignores_case_and_spaces() {
+        let loc = Equality::CaseAndSpaceInsensitive;
+        assert!(loc.equal(&"West Europe".into(), &"westeurope".into()));
+        assert!(loc.equal(&"global".into(), &"Global".into()));
+        assert!(!loc.equal(&"westeurope".into(), &"northeurope".into()));
+        assert!(!Equality::CaseInsensitive.equal(&"West Europe".into(), &"westeurope".into()));
     }
 
     #[test]

@@ -206,6 +206,13 @@ impl Attribute {
         self
     }
 
+    /// The service compares this attribute's strings ignoring case and white space (Azure
+    /// region names: `West Europe` is `westeurope`).
+    pub fn case_and_space_insensitive(mut self) -> Self {
+        self.equality = Equality::CaseAndSpaceInsensitive;
+        self
+    }
+
     /// The tenant keeps no record of this attribute; see the field.
     pub fn config_only(mut self) -> Self {
         self.config_only = true;
@@ -227,8 +234,12 @@ impl Attribute {
                 notes.push(note);
             }
         }
-        if self.equality == Equality::CaseInsensitive {
-            notes.push("compared case-insensitively".to_owned());
+        match self.equality {
+            Equality::Exact => {}
+            Equality::CaseInsensitive => notes.push("compared case-insensitively".to_owned()),
+            Equality::CaseAndSpaceInsensitive => {
+                notes.push("compared ignoring case and spaces".to_owned())
+            }
         }
         notes
     }
@@ -271,6 +282,15 @@ impl Block {
             min_items: 0,
             max_items: 0,
             config_only: false,
+        }
+    }
+
+    /// A block that may appear any number of times, in order (`email_receiver { ... }`
+    /// repeated); `max_items` 0 means no upper bound.
+    pub fn list(type_name: &str, description: &str, attributes: Vec<Attribute>) -> Block {
+        Block {
+            nesting: NestingMode::List,
+            ..Block::single(type_name, description, attributes)
         }
     }
 

@@ -3,10 +3,13 @@
 //! `shared` holds what all of them need the same way.
 
 pub mod account;
+pub mod action_group;
 pub mod ca_exclusion;
+pub mod entra_diagnostic_setting;
 pub mod restricted_unit;
 pub mod role_assignment;
 pub(crate) mod shared;
+pub mod signin_alert;
 
 use std::sync::Arc;
 
@@ -17,8 +20,11 @@ use crate::framework::{typed, Resource};
 pub fn all() -> Vec<Arc<dyn Resource<AzureClients>>> {
     vec![
         typed(account::AccountResource),
+        typed(action_group::ActionGroupResource),
         typed(ca_exclusion::CaExclusionResource),
+        typed(entra_diagnostic_setting::EntraDiagnosticSettingResource),
         typed(role_assignment::RoleAssignmentResource),
         typed(restricted_unit::RestrictedUnitResource),
+        typed(signin_alert::SigninAlertResource),
     ]
 }
