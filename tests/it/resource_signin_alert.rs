@@ -57,8 +57,8 @@ fn lifecycle_config(extra: &str) -> String {
 fn chain_config(extra: &str) -> String {
     format!(
         "{}\
-resource \"breakglass_account\" \"primary\" {{\n  user_principal_name = \"{PRIMARY_UPN}\"\n  display_name        = \"Emergency Access 01\"\n}}\n\
-resource \"breakglass_account\" \"secondary\" {{\n  user_principal_name = \"{SECONDARY_UPN}\"\n  display_name        = \"Emergency Access 02\"\n}}\n\
+resource \"breakglass_account\" \"primary\" {{\n  user_principal_name = \"{PRIMARY_UPN}\"\n  display_name        = \"Emergency Access 01\"\n  deletion_protection = false\n}}\n\
+resource \"breakglass_account\" \"secondary\" {{\n  user_principal_name = \"{SECONDARY_UPN}\"\n  display_name        = \"Emergency Access 02\"\n  deletion_protection = false\n}}\n\
 {}{}{}",
         header(),
         diagnostic_setting("breakglass-monitoring", ""),
