@@ -33,6 +33,14 @@ provider_installation {
 }
 RC
 cp -R examples/quickstart/. "$work/config/"
+# The quickstart calls the module as ../modules/breakglass, as it does in this repository.
+cp -R examples/modules "$work/modules"
+tf_version="$("$terraform" version -json | sed -n 's/.*"terraform_version"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | head -n 1)"
+tf_minor="${tf_version#*.}"; tf_minor="${tf_minor%%.*}"
+if [[ "${tf_version%%.*}" == 1 && "$tf_minor" -lt 5 ]]; then
+  rm "$work/config/posture.tf"
+  echo "demo: terraform $tf_version has no check blocks (1.5+): running without posture.tf"
+fi
 
 # The emulated tenant prints one JSON "ready" line with its URL and seed credentials.
 "$target/debug/breakglass-fake-tenant" --listen 127.0.0.1:0 >"$work/tenant.out" 2>"$work/tenant.log" &
@@ -55,18 +63,57 @@ export BREAKGLASS_LOGIN_ENDPOINT="$url" BREAKGLASS_GRAPH_ENDPOINT="$url"
 export BREAKGLASS_RESOURCE_MANAGER_ENDPOINT="$url"
 
 tf() { "$terraform" -chdir="$work/config" "$@"; }
+admin() { python3 "$root/scripts/demo-admin.py" "$@"; }
+
+# What a plan would change in managed objects, one "address: actions" line each (empty when
+# nothing; a check block's data source is read on every plan, which is not a change).
+plan_changes() {
+  tf plan -input=false -no-color -out="$work/demo.tfplan" >"$work/plan.out" 2>&1 \
+    || { cat "$work/plan.out" >&2; echo "demo: plan failed" >&2; exit 1; }
+  tf show -json "$work/demo.tfplan" 2>/dev/null | admin plan-changes
+}
+
+plan_empty() {
+  local changes
+  changes="$(plan_changes)"
+  if [[ -n "$changes" ]]; then
+    cat "$work/plan.out"; echo "demo: $1: the plan is not empty: $changes" >&2; exit 1
+  fi
+  echo "demo: $1: the plan is empty"
+}
+
+echo "demo: step 1: apply the quickstart (module examples/modules/breakglass)"
+tf get -no-color >/dev/null
 tf apply -auto-approve -input=false -no-color
+mapfile -t upns < <(tf output -json accounts | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))')
 echo
-echo "demo: outputs"
-tf output -no-color
+echo "demo: what the tenant looks like now"
+admin summary "${upns[@]}"
 echo
-echo "demo: planning again (must be empty)"
-set +e
-tf plan -detailed-exitcode -input=false -no-color
-code=$?
-set -e
-case "$code" in
-  0) echo "demo: a second plan is empty" ;;
-  2) echo "demo: a second plan after apply is not empty" >&2; exit 1 ;;
-  *) echo "demo: plan failed" >&2; exit 1 ;;
-esac
+echo "demo: the sign-in alert's query"
+tf output -raw alert_query
+echo
+echo
+plan_empty "after apply"
+
+echo
+echo "demo: step 2: a month later, another administrator adds a conditional-access policy"
+admin new-policy "Require MFA for all users (added later)"
+echo "demo: terraform plan notices it and would add the exclusion (nothing else in it changes):"
+changes="$(plan_changes)"
+if [[ "$changes" != *breakglass_ca_exclusion.this:\ update* ]]; then
+  cat "$work/plan.out"; echo "demo: expected the plan to add the exclusion, not: $changes" >&2; exit 1
+fi
+sed -n '/# module.breakglass.breakglass_ca_exclusion.this/,/^    }/p' "$work/plan.out"
+grep '^Plan:' "$work/plan.out"
+if grep -q 'Check block assertion failed' "$work/plan.out"; then
+  echo "demo: ...and the posture check warns about it:"
+  grep -A 12 'Check block assertion failed' "$work/plan.out" | grep -v '^$' | head -n 10
+fi
+tf apply -auto-approve -input=false -no-color >/dev/null
+echo "demo: applied"
+admin summary "${upns[@]}"
+echo
+plan_empty "after the second apply"
+echo
+echo "demo: done. The passwords never left Terraform's state: terraform output -json passwords"

@@ -11,7 +11,7 @@ case-sensitively (`==`). One request at a time, no retries, no reads back.
 It is replayed here, with the Python standard library only, against the emulated tenant:
 
 - `make`-free fixture generation: `--dump FILE` writes the tenant as a seed afterwards
-  (examples/import-existing/tenant-seed.json is made this way);
+  (fake-tenant/seeds/script-made.json is made this way);
 - the benchmark replays it with latency added, as the baseline a user knows (`make bench`).
 
 Usage: original-procedure.py --url URL --tenant-id ID --client-id ID --client-secret SECRET
@@ -20,14 +20,11 @@ Usage: original-procedure.py --url URL --tenant-id ID --client-id ID --client-se
 
 import argparse
 import json
-import sys
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
 
-GRAPH = "https://graph.microsoft.com/.default"
-ARM = "https://management.azure.com/.default"
+from tenant_session import Session
+
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 SUBSCRIPTION = "eeb0c733-9a1c-437b-b310-e18599b1b281"
 RESOURCE_GROUP = "rg-breakglass-monitoring"
@@ -35,51 +32,6 @@ WORKSPACE = (
     f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
     "/providers/Microsoft.OperationalInsights/workspaces/law-breakglass"
 )
-
-
-class Session:
-    def __init__(self, url, tenant, client, secret):
-        self.url = url.rstrip("/")
-        self.tenant = tenant
-        self.client = client
-        self.secret = secret
-        self.tokens = {}
-        self.count = 0
-
-    def token(self, scope):
-        if scope not in self.tokens:
-            form = urllib.parse.urlencode(
-                {
-                    "grant_type": "client_credentials",
-                    "client_id": self.client,
-                    "client_secret": self.secret,
-                    "scope": scope,
-                }
-            ).encode()
-            answer = self.call("POST", f"/{self.tenant}/oauth2/v2.0/token", form, None,
-                               "application/x-www-form-urlencoded")
-            self.tokens[scope] = answer["access_token"]
-        return self.tokens[scope]
-
-    def call(self, method, path, body, scope, content_type="application/json"):
-        headers = {"Content-Type": content_type}
-        if scope:
-            headers["Authorization"] = "Bearer " + self.token(scope)
-        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
-        self.count += 1
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                text = response.read()
-        except urllib.error.HTTPError as e:
-            sys.exit(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}")
-        return json.loads(text) if text else None
-
-    def graph(self, method, path, body=None):
-        return self.call(method, "/v1.0" + path, body, GRAPH)
-
-    def arm(self, method, path, body, api_version):
-        return self.call(method, f"{path}?api-version={api_version}", body, ARM)
 
 
 def procedure(s, upn, settle):

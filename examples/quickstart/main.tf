@@ -1,13 +1,18 @@
-# Quickstart: one emergency-access ("break-glass") account, done properly.
+# Quickstart: the whole emergency-access ("break-glass") procedure, done properly, as a root
+# module of an existing stack would use ../modules/breakglass:
 #
-#   1. a cloud-only user on the tenant's initial *.onmicrosoft.com domain with a long random password
-#   2. a permanent active Global Administrator assignment through PIM
-#   3. excluded, additively, from every conditional-access policy that could lock it out
+#   1. two cloud-only users on the tenant's initial *.onmicrosoft.com domain, long random passwords
+#   2. a permanent active Global Administrator assignment for each, through PIM
+#   3. both excluded, additively, from every conditional-access policy that could lock them out
+#   4. Entra sign-in and audit logs to Log Analytics, an action group, a sign-in alert that mails
+#      and texts on any sign-in of either account, and a tamper alert on changes to them
+#   5. a posture check (posture.tf, Terraform 1.5 or later) that warns on every plan when any of
+#      it degrades
 #
 # `make demo` runs this against the bundled emulated tenant, passing the credentials through the
 # environment variables azurerm and azuread already read (ARM_TENANT_ID, ARM_CLIENT_ID,
 # ARM_CLIENT_SECRET) plus BREAKGLASS_*_ENDPOINT overrides. Against a real tenant, set the ARM_*
-# variables (or use_oidc / use_msi), drop the overrides, and change the domain below.
+# variables (or use_oidc / use_msi), drop the overrides, and change the variables below.
 
 terraform {
   required_version = ">= 1.0"
@@ -18,7 +23,11 @@ terraform {
   }
 }
 
-provider "breakglass" {}
+variable "subscription_id" {
+  description = "The subscription holding the monitoring resources."
+  type        = string
+  default     = "eeb0c733-9a1c-437b-b310-e18599b1b281"
+}
 
 variable "domain" {
   description = "The tenant's initial domain (Microsoft recommends it for emergency accounts)."
@@ -27,28 +36,28 @@ variable "domain" {
 }
 
 variable "deletion_protection" {
-  description = "Keep Terraform from destroying the account and its role (on by default; the e2e test turns it off to clean up)."
+  description = "Keep Terraform from destroying the accounts and their roles (on by default; the e2e test turns it off to clean up)."
   type        = bool
   default     = true
 }
 
+provider "breakglass" {
+  subscription_id = var.subscription_id
+}
+
 data "breakglass_client_config" "current" {}
 
-resource "breakglass_account" "emergency" {
-  user_principal_name = "bg-emergency-01@${var.domain}"
-  display_name        = "Emergency Access 01"
-  password_length     = 64
-  deletion_protection = var.deletion_protection
-}
+module "breakglass" {
+  source = "../modules/breakglass"
 
-resource "breakglass_role_assignment" "global_admin" {
-  principal_id  = breakglass_account.emergency.object_id
-  justification       = "Emergency access account: permanent Global Administrator"
+  domain              = var.domain
+  workspace_id        = "/subscriptions/${var.subscription_id}/resourceGroups/rg-breakglass-monitoring/providers/Microsoft.OperationalInsights/workspaces/law-breakglass"
+  resource_group_name = "rg-breakglass-monitoring"
+  location            = "westeurope"
   deletion_protection = var.deletion_protection
-}
 
-resource "breakglass_ca_exclusion" "emergency" {
-  user_ids = [breakglass_account.emergency.object_id]
+  email_receivers = [{ name = "soc", email_address = "soc@contoso.com" }]
+  sms_receivers   = [{ name = "oncall", country_code = "1", phone_number = "4255550100" }]
 }
 
 output "signed_in_as" {
@@ -60,26 +69,33 @@ output "signed_in_as" {
   }
 }
 
-output "account" {
-  description = "The emergency account's UPN and object id."
-  value = {
-    user_principal_name = breakglass_account.emergency.user_principal_name
-    object_id           = breakglass_account.emergency.object_id
-  }
+output "accounts" {
+  description = "The emergency accounts: user principal name => object id."
+  value       = { for k, upn in module.breakglass.user_principal_names : upn => module.breakglass.object_ids[k] }
 }
 
 output "global_admin_status" {
-  description = "PIM status of the permanent Global Administrator assignment."
-  value       = breakglass_role_assignment.global_admin.status
+  description = "PIM status of each account's permanent Global Administrator assignment."
+  value       = module.breakglass.global_admin_status
 }
 
 output "excluded_from_policies" {
-  description = "Conditional-access policies that now exclude the account."
-  value       = breakglass_ca_exclusion.emergency.policy_ids
+  description = "Conditional-access policies that now exclude the accounts."
+  value       = module.breakglass.excluded_from_policies
 }
 
-output "password" {
-  description = "Store it in a vault, then print it once with: terraform output -raw password"
-  value       = breakglass_account.emergency.password
+output "alert_query" {
+  description = "The KQL the sign-in alert runs."
+  value       = module.breakglass.alert_query
+}
+
+output "posture_warnings" {
+  description = "Posture findings that are warnings (they do not fail the check)."
+  value       = [for f in module.breakglass.posture_findings : "${f.id}: ${f.message}" if f.severity == "warning"]
+}
+
+output "passwords" {
+  description = "Store them in a vault, then print once with: terraform output -json passwords"
+  value       = module.breakglass.passwords
   sensitive   = true
 }

@@ -113,6 +113,8 @@ pub struct Case {
     tenant: Option<FakeTenant>,
     env: Vec<(String, String)>,
     steps: Vec<Step>,
+    /// Directories copied into the working directory first: (destination, source).
+    dirs: Vec<(String, std::path::PathBuf)>,
 }
 
 impl Default for Case {
@@ -128,7 +130,15 @@ impl Case {
             tenant: None,
             env: Vec::new(),
             steps: Vec::new(),
+            dirs: Vec::new(),
         }
+    }
+
+    /// Copies the directory `source` into the working directory as `dest` (e.g. a local module
+    /// the configuration calls with `source = "./modules/x"`).
+    pub fn with_dir(mut self, dest: &str, source: &std::path::Path) -> Case {
+        self.dirs.push((dest.to_owned(), source.to_path_buf()));
+        self
     }
 
     /// Serve this tenant and configure the provider for it through the environment.
@@ -164,6 +174,9 @@ impl Case {
             return;
         };
         let ws = Workspace::new(terraform, self.env.clone());
+        for (dest, source) in &self.dirs {
+            copy_dir(source, &ws.dir().join(dest));
+        }
         let tenant = self.tenant.as_ref();
         // The config in force: the last one applied (an ExpectError config does not stick).
         let mut current = String::new();
@@ -287,13 +300,68 @@ fn expect_success(ws: &Workspace, at: &str, args: &[&str]) {
     assert!(out.success(), "{at}: `{}` failed\n{out}", out.command);
 }
 
-/// `plan -detailed-exitcode`: 0 = no changes, 2 = changes, 1 = error.
+/// `plan -detailed-exitcode`: 0 = no changes, 2 = changes, 1 = error. A `check` block's data
+/// source is planned as a read on every plan (Terraform re-reads it at apply to verify the
+/// check), which makes the exit code 2 with nothing to change: such a plan counts as empty when
+/// the saved plan shows no change other than those reads.
 fn plan_is_empty(ws: &Workspace, at: &str) {
-    let out = ws.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    let out = ws.run(&[
+        "plan",
+        "-detailed-exitcode",
+        "-input=false",
+        "-no-color",
+        "-out=empty-check.tfplan",
+    ]);
     match out.exit_code {
         Some(0) => {}
-        Some(2) => panic!("{at}: expected an empty plan, but Terraform plans changes\n{out}"),
+        Some(2) => {
+            let shown = ws.run(&["show", "-json", "empty-check.tfplan"]);
+            assert!(shown.success(), "{at}: `{}` failed\n{shown}", shown.command);
+            // The JSON is stdout's one line; warnings (the dev override) come after it.
+            let json = shown
+                .text
+                .lines()
+                .find(|l| l.starts_with('{'))
+                .unwrap_or("");
+            let plan: serde_json::Value = serde_json::from_str(json)
+                .unwrap_or_else(|e| panic!("{at}: plan JSON: {e}\n{shown}"));
+            let changes: Vec<String> = plan["resource_changes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| {
+                    let actions = &c["change"]["actions"];
+                    let check_read = actions == &serde_json::json!(["read"])
+                        && c["action_reason"] == "read_because_check_nested";
+                    actions != &serde_json::json!(["no-op"]) && !check_read
+                })
+                .map(|c| format!("{} {}", c["address"], c["change"]["actions"]))
+                .collect();
+            assert!(
+                changes.is_empty()
+                    && plan["output_changes"].as_object().is_none_or(|o| o
+                        .values()
+                        .all(|c| c["actions"] == serde_json::json!(["no-op"]))),
+                "{at}: expected an empty plan, but Terraform plans changes {changes:?}\n{out}"
+            );
+        }
         _ => panic!("{at}: `{}` failed\n{out}", out.command),
+    }
+}
+
+/// Copies a directory tree (a local module into a workspace).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()))
+    {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", path.display()));
+        }
     }
 }
 
@@ -320,6 +388,18 @@ fn import_verify(
             .to_owned(),
     };
     let fresh = Workspace::new(terraform, env.to_vec());
+    // Local modules the configuration calls come along (every directory but Terraform's own).
+    for entry in std::fs::read_dir(ws.dir()).expect("read workspace") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if path.is_dir() && !name.starts_with('.') {
+            copy_dir(&path, &fresh.dir().join(&name));
+        }
+    }
     fresh.write_config(config);
     let out = fresh.run(&["import", "-input=false", "-no-color", address, &id]);
     assert!(out.success(), "{at}: `{}` failed\n{out}", out.command);

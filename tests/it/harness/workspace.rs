@@ -100,8 +100,14 @@ impl Workspace {
     }
 
     /// Replaces the configuration (`main.tf`).
+    /// Writes `main.tf`; a configuration that calls modules gets them installed (`terraform
+    /// get`, which only copies local modules: providers stay on the dev override).
     pub fn write_config(&self, hcl: &str) {
         std::fs::write(self.dir.path().join("main.tf"), hcl).expect("write main.tf");
+        if hcl.contains("module \"") {
+            let out = self.run(&["get", "-no-color"]);
+            assert!(out.success(), "`{}` failed\n{out}", out.command);
+        }
     }
 
     /// Runs `terraform <args>`; never panics on a non-zero exit.
