@@ -38,11 +38,18 @@ fn read_config_except(dir: &Path, skip: &[&str]) -> String {
 
 /// The quickstart as any Terraform from 1.0 applies it (`make demo` too leaves `posture.tf`,
 /// with its `check` block, out on a Terraform older than 1.5).
-fn quickstart() -> String {
+pub(crate) fn quickstart() -> String {
     read_config_except(&examples_dir().join("quickstart"), &["posture.tf"])
 }
 
-fn with_modules(case: Case) -> Case {
+/// The whole quickstart, with its `check` block (Terraform 1.5 or later).
+pub(crate) fn quickstart_with_posture() -> String {
+    read_config(&examples_dir().join("quickstart"))
+}
+
+/// The case with `examples/modules` in its working directory, for configurations that call
+/// the shared module.
+pub(crate) fn with_modules(case: Case) -> Case {
     case.with_dir("modules", &examples_dir().join("modules"))
 }
 
@@ -178,6 +185,7 @@ fn examples() -> Vec<(PathBuf, String, String)> {
         examples_dir().join("quickstart"),
         examples_dir().join("provider"),
         examples_dir().join("modules").join("breakglass"),
+        examples_dir().join("import-existing"),
     ];
     for kind in ["resources", "data-sources"] {
         for entry in fs::read_dir(examples_dir().join(kind)).expect("examples/<kind>") {

@@ -551,7 +551,7 @@ impl ModelResource<AzureClients> for SigninAlertResource {
                     format!("Azure Resource Manager has no scheduled query rule {id}."),
                 )
             })?;
-        let accounts = imported_accounts(&rule)?;
+        let accounts = imported_accounts(clients, &rule, &deadline).await?;
         let include_non_interactive = rule
             .conditions
             .first()

@@ -398,25 +398,55 @@ pub fn rule_id(id: &str) -> Result<ResourceId, Diagnostic> {
     })
 }
 
-/// The accounts a stored sign-in query names, for import.
-pub fn imported_accounts(rule: &ScheduledQueryRule) -> Result<BTreeSet<String>, Diagnostic> {
-    let found = rule
+/// The accounts a stored sign-in query names, for import: the object ids of a query this
+/// provider wrote, or else the users whose principal names a query written by hand compares
+/// `UserPrincipalName` with (looked up in Graph; the next apply rewrites the query).
+pub async fn imported_accounts(
+    clients: &AzureClients,
+    rule: &ScheduledQueryRule,
+    deadline: &Deadline,
+) -> Result<BTreeSet<String>, Diagnostic> {
+    let text = rule
         .conditions
         .first()
-        .and_then(|c| query::accounts_in(&c.query))
-        .filter(|ids| !ids.is_empty());
-    match found {
-        Some(ids) => Ok(ids.into_iter().collect()),
-        None => Err(Diagnostic::error(
+        .map(|c| c.query.as_str())
+        .unwrap_or("");
+    if let Some(ids) = query::accounts_in(text).filter(|ids| !ids.is_empty()) {
+        return Ok(ids.into_iter().collect());
+    }
+    let Some(upns) = query::upns_in(text) else {
+        return Err(Diagnostic::error(
             "Not a break-glass sign-in alert",
             format!(
-                "The query of alert rule {:?} is not one breakglass_signin_alert writes \
-                 (`| where UserId in~ (…)`), so the accounts it watches cannot be read back. \
-                 Import a rule this provider created, or let it create a new one.",
+                "The query of alert rule {:?} neither is one breakglass_signin_alert writes \
+                 (`| where UserId in~ (…)`) nor compares `UserPrincipalName` with the accounts' \
+                 names, so the accounts it watches cannot be read back. Import a rule that \
+                 names them, or let this resource create a new one.",
                 rule.name
             ),
-        )),
+        ));
+    };
+    let users = Users::new(&clients.graph);
+    let mut ids = BTreeSet::new();
+    for upn in upns {
+        match users.get(&upn, deadline).await.map_err(Diagnostic::from)? {
+            Some(user) => {
+                ids.insert(user.id.to_ascii_lowercase());
+            }
+            None => {
+                return Err(Diagnostic::error(
+                    "Unknown account in the alert's query",
+                    format!(
+                        "The query of alert rule {:?} watches {upn:?}, which Microsoft Graph \
+                         does not know. Import the rule once the account exists, or let this \
+                         resource create a new rule.",
+                        rule.name
+                    ),
+                ))
+            }
+        }
     }
+    Ok(ids)
 }
 
 #[cfg(test)]

@@ -261,6 +261,43 @@ pub fn accounts_in(query: &str) -> Option<Vec<String>> {
     }
 }
 
+/// The user principal names a sign-in query written by someone else compares
+/// `UserPrincipalName` with (`==`, `=~`, `in`, `in~`, double-quoted literals), e.g. the
+/// hand-run script's `SigninLogs | where UserPrincipalName == "bg@contoso.com"`, so such a rule
+/// can be imported and rewritten. `None` when there is no such comparison.
+pub fn upns_in(query: &str) -> Option<Vec<String>> {
+    const COLUMN: &str = "UserPrincipalName";
+    let mut upns = Vec::new();
+    let mut rest = query;
+    while let Some(at) = rest.find(COLUMN) {
+        rest = rest[at + COLUMN.len()..].trim_start();
+        let operator = ["in~", "in", "==", "=~"]
+            .into_iter()
+            .find(|op| rest.starts_with(op))
+            .filter(|op| !op.starts_with("in") || rest[op.len()..].trim_start().starts_with('('));
+        let Some(operator) = operator else { continue };
+        let mut after = rest[operator.len()..].trim_start();
+        if operator.starts_with("in") {
+            after = after[1..].trim_start();
+            while let Some((upn, tail)) = read_literal(after) {
+                upns.push(upn);
+                after = tail.trim_start();
+                match after.chars().next() {
+                    Some(',') => after = after[1..].trim_start(),
+                    _ => break,
+                }
+            }
+        } else if let Some((upn, tail)) = read_literal(after) {
+            upns.push(upn);
+            after = tail;
+        }
+        rest = after;
+    }
+    upns.sort_by_key(|u| u.to_lowercase());
+    upns.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    (!upns.is_empty()).then_some(upns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +308,32 @@ mod tests {
             object_id: id.to_owned(),
             user_principal_name: Some(upn.to_owned()),
         }
+    }
+
+    #[test]
+    fn someone_elses_upn_comparisons_are_read_for_import() {
+        assert_eq!(
+            upns_in(
+                r#"SigninLogs | where UserPrincipalName == "bkr-admin01@contoso.onmicrosoft.com""#
+            ),
+            Some(vec!["bkr-admin01@contoso.onmicrosoft.com".to_owned()])
+        );
+        assert_eq!(
+            upns_in(
+                r#"SigninLogs | where UserPrincipalName in~ ("b@x.com", "A@x.com") or UserPrincipalName =~ "a@X.com""#
+            ),
+            Some(vec!["A@x.com".to_owned(), "b@x.com".to_owned()])
+        );
+        assert_eq!(
+            upns_in("SigninLogs | where UserPrincipalName has \"x\""),
+            None
+        );
+        assert_eq!(upns_in("SigninLogs | where UserPrincipalNameX == 1"), None);
+        assert_eq!(upns_in("SigninLogs | project UserPrincipalName"), None);
+        assert_eq!(
+            upns_in("SigninLogs | where UserPrincipalName in (\"unterminated"),
+            None
+        );
     }
 
     const A: &str = "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e01";

@@ -180,6 +180,34 @@ impl FakeTenant {
         path: &str,
         body: Option<Json>,
     ) -> (u16, Json) {
+        let bearer = self.token_as(client_id, "https://graph.microsoft.com/.default");
+        send(
+            method,
+            &format!("{}/v1.0{path}", self.base_url),
+            Some(&bearer),
+            body,
+        )
+    }
+
+    /// An Azure Resource Manager call (`path` with its `?api-version=`) signed in as the seed
+    /// application `client_id`, like `graph_as`.
+    pub fn arm_as(
+        &self,
+        client_id: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Json>,
+    ) -> (u16, Json) {
+        let bearer = self.token_as(client_id, "https://management.azure.com/.default");
+        send(
+            method,
+            &format!("{}{path}", self.base_url),
+            Some(&bearer),
+            body,
+        )
+    }
+
+    fn token_as(&self, client_id: &str, scope: &str) -> String {
         let secret = {
             let t = self.state.tenant();
             let app = t
@@ -193,21 +221,16 @@ impl FakeTenant {
         };
         let token_url = format!("{}/{}/oauth2/v2.0/token", self.base_url, self.tenant_id);
         let form = format!(
-            "grant_type=client_credentials&client_id={client_id}&client_secret={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
-            form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()
+            "grant_type=client_credentials&client_id={client_id}&client_secret={}&scope={}",
+            form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
+            form_urlencoded::byte_serialize(scope.as_bytes()).collect::<String>()
         );
         let (status, token) = send_form(&token_url, form);
         assert_eq!(status, 200, "token for {client_id}: {token}");
-        let bearer = token["access_token"]
+        token["access_token"]
             .as_str()
             .expect("access_token")
-            .to_owned();
-        send(
-            method,
-            &format!("{}/v1.0{path}", self.base_url),
-            Some(&bearer),
-            body,
-        )
+            .to_owned()
     }
 }
 

@@ -539,6 +539,7 @@ pub fn admin_routes() -> Router<AppState> {
             "/directory/groups/{id}/members",
             post(groups::admin_add_member),
         )
+        .route("/directory/users/{id}/sync", post(users::admin_set_sync))
 }
 
 #[cfg(test)]

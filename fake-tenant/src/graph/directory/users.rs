@@ -437,6 +437,53 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /_fake/directory/users/{id}/sync` with `{"enabled": true|false}`: what Microsoft Entra
+/// Connect does to a cloud account outside Graph. `true` is a hard match (an on-premises object
+/// whose source anchor equals the user's `onPremisesImmutableId`, or a new one): from then on
+/// the user is synchronized, `onPremisesSyncEnabled` is `true`, and its synced properties are
+/// read-only in Graph. `false` is the object's source of authority moved back to the cloud: it
+/// is cloud-only again (`onPremisesSyncEnabled` `false`). No Graph operation does either.
+pub async fn admin_set_sync(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Response, GraphError> {
+    let body = json_object(&body)?;
+    let Some(enabled) = body.get("enabled").and_then(Value::as_bool) else {
+        return Err(property_required());
+    };
+    let mut tenant = state.tenant();
+    let id =
+        find_user_id_latest(&tenant.directory, &key).ok_or_else(|| GraphError::not_found(&key))?;
+    let user = tenant
+        .directory
+        .users
+        .get_latest(&id)
+        .cloned()
+        .ok_or_else(|| GraphError::not_found(&key))?;
+    let mut updated = user;
+    updated.insert("onPremisesSyncEnabled".into(), Value::Bool(enabled));
+    if enabled {
+        if updated
+            .get("onPremisesImmutableId")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            let anchor: [u8; 16] = rand::random();
+            updated.insert(
+                "onPremisesImmutableId".into(),
+                Value::String(base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    anchor,
+                )),
+            );
+        }
+        updated.insert("onPremisesLastSyncDateTime".into(), Value::String(now()));
+    }
+    tenant.directory.users.put(&id, updated.clone());
+    Ok(Json(Value::Object(updated)).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

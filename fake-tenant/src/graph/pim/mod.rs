@@ -50,7 +50,9 @@ pub struct PimState {
 
 impl PimState {
     /// Reads the seed's `pim` part: `roleDefinitions` (with an internal `privileged` flag),
-    /// `roleAssignments` (permanent unless `endDateTime` is given) and `policies` (see
+    /// `roleAssignments` (permanent unless `endDateTime` is given; `scheduleId` and
+    /// `createdUsing` name the schedule request that made one, else it was made directly) and
+    /// `policies` (see
     /// `PolicyStore::from_seed`).
     pub fn from_seed(seed: &Value) -> Result<Self, String> {
         let mut state = PimState::default();
@@ -123,9 +125,12 @@ impl PimState {
                 },
                 None => Schedule::permanent_from(start),
             };
+            // An assignment made through a schedule request keeps the request's id as its
+            // schedule's id and `createdUsing`; one made directly, its own id.
+            let made_by = |key: &str| entry[key].as_str().map(str::to_owned);
             state.assignments.push(AssignmentRecord {
-                schedule_id: id.clone(),
-                created_using: id.clone(),
+                schedule_id: made_by("scheduleId").unwrap_or_else(|| id.clone()),
+                created_using: made_by("createdUsing").unwrap_or_else(|| id.clone()),
                 id,
                 principal_id: principal_id.to_owned(),
                 role_definition_id: role,
@@ -140,6 +145,38 @@ impl PimState {
             });
         }
 
+        // Requests a dump recorded (`roleAssignmentScheduleRequests`): history, so PIM's
+        // answers (a request's justification and ticket) survive a dump and load. A
+        // loaded request has completed; its assignment, if any, is in `roleAssignments`.
+        for entry in seed["roleAssignmentScheduleRequests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let Some(body) = entry.as_object() else {
+                return Err("pim.roleAssignmentScheduleRequests[] must be objects".into());
+            };
+            if body.get("id").and_then(Value::as_str).is_none() {
+                return Err("pim.roleAssignmentScheduleRequests[].id must be a string".into());
+            }
+            let mut body = body.clone();
+            body.remove("status");
+            body.remove("completedDateTime");
+            let removal = body.get("action").and_then(Value::as_str) == Some("adminRemove");
+            state.requests.push(requests::RequestRecord {
+                body,
+                visible_at: seeded_at.instant,
+                completes_at: seeded_at.instant,
+                completed_wall: seeded_at.wall,
+                pending_status: if removal {
+                    "PendingRevocation"
+                } else {
+                    "PendingProvisioning"
+                },
+                final_status: if removal { "Revoked" } else { "Provisioned" },
+            });
+        }
+
         let role_ids: Vec<String> = state
             .definitions
             .list_latest()
@@ -151,8 +188,9 @@ impl PimState {
         Ok(state)
     }
 
-    /// A seed-compatible snapshot (`from_seed(dump())` restores definitions, assignments in
-    /// force and policies) plus the schedule requests, for inspection.
+    /// A seed-compatible snapshot: `from_seed(dump())` restores definitions, assignments in
+    /// force (with the request that made each), policies and the schedule requests (as
+    /// completed).
     pub fn dump(&self) -> Value {
         let now = Moment::now();
         let definitions: Vec<Value> = self
@@ -184,6 +222,8 @@ impl PimState {
                     "directoryScopeId": a.directory_scope_id,
                     "startDateTime": schedule::format_timestamp(schedule.start),
                     "endDateTime": schedule.end().map(schedule::format_timestamp),
+                    "scheduleId": a.schedule_id,
+                    "createdUsing": a.created_using,
                 })
             })
             .collect();

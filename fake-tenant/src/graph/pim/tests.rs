@@ -1,7 +1,7 @@
 //! Model-level tests of PIM requests with explicit moments (no waiting); the HTTP behaviour
 //! is covered in `fake-tenant/tests/http/pim.rs`.
 
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -340,6 +340,15 @@ fn dump_restores_assignments_and_policies() {
             .is_expiration_required
     );
     assert!(restored.assignments[0].latest_schedule().end().is_some());
+    // The assignment still says which request made it, and the request is still there
+    // (completed), with what it recorded.
+    let request = pim.requests[0].id().to_owned();
+    assert_eq!(restored.assignments[0].created_using, request);
+    assert_eq!(restored.assignments[0].schedule_id, request);
+    let back = restored.requests[0].to_json(Instant::now());
+    assert_eq!(back["id"], json!(request));
+    assert_eq!(back["status"], json!("Provisioned"));
+    assert_eq!(back["justification"], pim.requests[0].body["justification"]);
 }
 
 #[test]
