@@ -4,6 +4,7 @@
 mod azure_admin_units;
 mod azure_arm;
 mod azure_auth;
+mod azure_conditional_access;
 mod azure_directory_objects;
 mod azure_http;
 mod azure_monitor;
