@@ -113,10 +113,6 @@ pub fn lost_update(merge: &ExclusionMerge, bases: &[PolicyVersion], policy: &Jso
 /// writer that keeps replacing the policy faster than we read it back exhausts them.
 const MAX_MERGES: u32 = 6;
 
-/// Transient failures (429, 5xx, no answer) of the PATCH itself within one change: each is
-/// followed by the service's `Retry-After` or a backoff, a fresh read and a fresh merge.
-const MAX_TRANSIENT_FAILURES: u32 = 10;
-
 /// One read-modify-write of a policy's exclusions under its `ObjectLocks` entry: read, merge,
 /// PATCH the whole `conditions.users` (once: never a stale body re-sent later), then read back
 /// until the replicas show the change, so that the caller's state and the next writer under the
@@ -153,6 +149,7 @@ pub async fn change_exclusions(
     // A PATCH that failed without telling whether it took effect (a 5xx, a lost answer).
     let mut in_doubt: Option<MergeEffect> = None;
     let (mut merges, mut failures) = (0u32, 0u32);
+    let max_attempts = graph.service().http.policy.max_attempts;
     loop {
         let Some(users) = policy::users(&current) else {
             return finish(write, Ok(Some(current)));
@@ -185,7 +182,9 @@ pub async fn change_exclusions(
                         write.bases.push(base);
                         write.accept(effect);
                     }
-                    Err(e) if e.is_transient() && failures < MAX_TRANSIENT_FAILURES => {
+                    // As many attempts as the pipeline gives any request, each after the
+                    // service's `Retry-After` or a backoff, from a fresh read.
+                    Err(e) if e.is_transient() && failures + 1 < max_attempts => {
                         failures += 1;
                         merges -= 1;
                         if e.is_ambiguous() {

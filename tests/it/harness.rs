@@ -18,6 +18,7 @@
 #![allow(dead_code)] // Each e2e module uses its own subset of the harness.
 
 mod case;
+pub mod convergence;
 #[cfg(test)]
 mod selftest;
 mod tenant;
