@@ -15,6 +15,7 @@ mod examples;
 mod harness;
 mod protocol;
 mod provider_config;
+mod reliability_faults;
 mod resource_account;
 mod resource_ca_exclusion;
 mod resource_role_assignment;
