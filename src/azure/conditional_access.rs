@@ -8,6 +8,8 @@
 //! complete `conditions.users` object. [`change_exclusions`] does exactly that, holding the
 //! policy's `ObjectLocks` entry (key: [`lock_key`]) so writers of one policy take turns.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Map, Value as Json};
 
 use crate::azure::consistency::ConsistencyWait;
@@ -76,6 +78,10 @@ pub struct ExclusionWrite {
     pub bases: Vec<PolicyVersion>,
     /// How many times another writer's PATCH replaced ours and the merge was done again.
     pub lost_updates: u32,
+    /// When the last accepted PATCH was sent, and how long the replicas took to show it:
+    /// another writer's PATCH computed from a read that stale can land that much later.
+    pub written_at: Option<Instant>,
+    pub observed_lag: Duration,
 }
 
 /// One version of a policy as far as an exclusion write is concerned: its modification time
@@ -137,6 +143,8 @@ pub async fn change_exclusions(
         result: Ok(None),
         bases: Vec::new(),
         lost_updates: 0,
+        written_at: None,
+        observed_lag: Duration::ZERO,
     };
     let finish = |mut write: ExclusionWrite, result| {
         write.result = result;
@@ -177,10 +185,12 @@ pub async fn change_exclusions(
                 // it is someone else's even if it names one of the writer's principals.
                 let effect = merge.effect(users);
                 let base = PolicyVersion::of(&current);
+                let sent = Instant::now();
                 match patch_policy_users_once(graph, policy_id, merged, &deadline).await {
                     Ok(()) => {
                         write.bases.push(base);
                         write.accept(effect);
+                        write.written_at = Some(sent);
                     }
                     // As many attempts as the pipeline gives any request, each after the
                     // service's `Retry-After` or a backoff, from a fresh read.
@@ -212,13 +222,27 @@ pub async fn change_exclusions(
         }
         let what = format!("conditional-access policy {policy_id} to show the exclusion change");
         let bases = write.bases.clone();
+        let first_shown: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
         let read_back = ConsistencyWait::new(what, deadline)
             .until_unless(
                 || get_policy(graph, policy_id, &deadline),
-                |p: &Option<Json>| p.as_ref().is_none_or(|p| merge.is_reflected_in(p)),
+                |p: &Option<Json>| {
+                    let shown = p.as_ref().is_none_or(|p| merge.is_reflected_in(p));
+                    if shown {
+                        let mut first = first_shown.lock().unwrap_or_else(|e| e.into_inner());
+                        first.get_or_insert_with(Instant::now);
+                    }
+                    shown
+                },
                 |p: &Option<Json>| p.as_ref().is_some_and(|p| lost_update(merge, &bases, p)),
             )
             .await;
+        let first_shown = first_shown.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let (Some(sent), Some(shown)) = (write.written_at, first_shown) {
+            write.observed_lag = write
+                .observed_lag
+                .max(shown.saturating_duration_since(sent));
+        }
         match read_back {
             Ok(Ok(shown)) => return finish(write, Ok(shown)),
             Ok(Err(replaced)) => {
@@ -247,6 +271,8 @@ impl ExclusionWrite {
         self.result = later.result;
         self.bases.extend(later.bases);
         self.lost_updates += later.lost_updates;
+        self.written_at = later.written_at.or(self.written_at);
+        self.observed_lag = self.observed_lag.max(later.observed_lag);
     }
 
     /// Adds what one accepted PATCH did to the record.

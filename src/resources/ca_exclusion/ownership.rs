@@ -292,6 +292,11 @@ pub(super) async fn reconcile(
 /// after that (its request was slow, or it read a lagging replica). Once every write is done,
 /// one listing shows whether any of ours was replaced since ([`lost_update`]); those policies
 /// are merged again, and looked at once more.
+///
+/// A PATCH computed from a read that lagged ours by the replication delay L can land up to L
+/// after our write and show up another L later, so each sweep waits until twice the delay the
+/// read-backs observed has passed since the last write, plus a second; without lag that time
+/// has passed already (the read-backs take a second).
 const SWEEPS: usize = 2;
 
 async fn sweep_lost_updates<F, Fut>(
@@ -309,6 +314,20 @@ async fn sweep_lost_updates<F, Fut>(
             .any(|(_, w)| w.accepted.is_some() && w.result.is_ok());
         if !written || deadline.is_expired() {
             return;
+        }
+        let last_write = results.iter().filter_map(|(_, w)| w.written_at).max();
+        let lag = results
+            .iter()
+            .map(|(_, w)| w.observed_lag)
+            .max()
+            .unwrap_or_default();
+        if let Some(last_write) = last_write {
+            let settle = lag * 2 + std::time::Duration::from_secs(1);
+            let wait = settle.saturating_sub(last_write.elapsed());
+            if deadline.would_pass(wait) {
+                return;
+            }
+            tokio::time::sleep(wait).await;
         }
         let Ok(now) = list_policies(&clients.graph, deadline).await else {
             // The read-backs stand; the next refresh looks again.

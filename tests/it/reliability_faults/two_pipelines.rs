@@ -29,6 +29,8 @@ use crate::harness::{
 /// 19 generated report-only ones.
 const POLICIES_IN_SCOPE: usize = 30;
 const APPLY_LIMIT: Duration = Duration::from_secs(600);
+/// The replication lag of the lagging tenants.
+const LAG_MS: u64 = 2000;
 
 fn config(name: &str, with_exclusion: bool) -> String {
     let mut hcl = format!(
@@ -48,7 +50,7 @@ fn config(name: &str, with_exclusion: bool) -> String {
 /// A tenant with 30 policies in scope (the generator adds report-only policies until 31
 /// count against the limit; the Microsoft-managed one does not count, the disabled and the
 /// workload-identity one are out of scope).
-fn tenant_with_30_policies() -> (FakeTenant, tempfile::TempDir) {
+fn tenant_with_30_policies(lag_ms: u64) -> (FakeTenant, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let seed = dir.path().join("thirty-policies.json");
     std::fs::write(
@@ -62,7 +64,10 @@ fn tenant_with_30_policies() -> (FakeTenant, tempfile::TempDir) {
     tenant.admin(
         "PUT",
         "/settings",
-        Some(&json!({"latency.graph-conditional-access_ms": 40})),
+        Some(&json!({
+            "latency.graph-conditional-access_ms": 40,
+            "graph.replication_lag_ms": lag_ms,
+        })),
     );
     (tenant, dir)
 }
@@ -129,8 +134,8 @@ fn both_at_once(
     })
 }
 
-fn run_tenant(terraform: &'static Terraform, rounds: usize) -> Tally {
-    let (tenant, _seed_dir) = tenant_with_30_policies();
+fn run_tenant(terraform: &'static Terraform, rounds: usize, lag_ms: u64) -> Tally {
+    let (tenant, _seed_dir) = tenant_with_30_policies(lag_ms);
     let baseline = tenant.dump();
     let pipelines: Vec<(Workspace, String)> = ["a", "b"]
         .iter()
@@ -270,14 +275,18 @@ fn two_pipelines_excluding_at_once_lose_no_exclusion() {
     let Some(terraform) = requires_terraform("1.0") else {
         return;
     };
-    // `make test`: five tenants with one round each, side by side; soak: four tenants with
-    // ten rounds each.
-    let (tenants, rounds) = if soak() { (4, 10) } else { (5, 1) };
-    let jobs: Vec<usize> = (0..tenants).collect();
+    // `make test`: five tenants with one round each, side by side, one of them with 2 s of
+    // replication lag on Graph reads (a read can then be 2 s stale, so a PATCH computed from it
+    // can replace an exclusion well after its own read-back began); soak: four tenants with ten
+    // rounds each, two of them lagging.
+    let (tenants, rounds, lagging) = if soak() { (4, 10, 2) } else { (5, 1, 1) };
+    let jobs: Vec<u64> = (0..tenants)
+        .map(|i| if i < lagging { LAG_MS } else { 0 })
+        .collect();
     let tallies = run_parallel(
         &jobs,
         workers(tenants),
-        |_| run_tenant(terraform, rounds),
+        |lag_ms| run_tenant(terraform, rounds, *lag_ms),
         |panic| Tally {
             failures: vec![panic],
             ..Tally::default()
@@ -290,7 +299,8 @@ fn two_pipelines_excluding_at_once_lose_no_exclusion() {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "Commit `{}`; {} run; {tenants} tenants × {} rounds; each round: both pipelines exclude \
+        "Commit `{}`; {} run; {tenants} tenants × {} rounds ({lagging} of the tenants with \
+         {LAG_MS} ms replication lag on Graph reads); each round: both pipelines exclude \
          their account from the same {POLICIES_IN_SCOPE} policies at once, then both remove it \
          at once.\n\n| rounds | exclusions checked | lost | PATCHes merged again after a lost update | failures |\n| --- | --- | --- | --- | --- |\n| {rounds} | {} | {lost} | {merged_again} | {} |",
         commit(),
