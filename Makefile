@@ -3,6 +3,7 @@
 #   make test      tools + build + the whole test suite; the last lines are the runner's summary
 #   make release   dist/: the registry zip, SHA256SUMS and manifest for this platform, reproducibly
 #   make install   the provider into a local filesystem mirror, plus a CLI config that uses it
+#   make soak      the long variants of the reliability suite (see RELIABILITY.md)
 #
 # Everything downloaded for tests (Terraform, if PATH has none >= 1.0; the pinned Microsoft
 # Python SDKs of tests/sdk/requirements.txt, from PyPI) goes to .tools/.
@@ -24,7 +25,7 @@ RELEASE_TARGET_DIR ?= $(TARGET_DIR)/reproducible
 
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: build test tools release install lint demo fake-tenant bench docs
+.PHONY: build test tools release install lint demo fake-tenant bench docs soak
 
 build:
 	$(CARGO) build --workspace --bins
@@ -32,6 +33,16 @@ build:
 # A missing Terraform (or missing Python SDKs) must fail the e2e tests here rather than skip them.
 test: tools build
 	BREAKGLASS_E2E_REQUIRED=1 $(CARGO) nextest run --workspace --no-fail-fast
+
+# The reliability families at full length (RELIABILITY.md): every fault at every occurrence of
+# every step and replication lag up to 120 s, a kill after every request of a quickstart apply,
+# many rounds of two pipelines at once. One family at a time, each running its cases side by side;
+# the figures land in target/reliability/*.md. Expect about an hour on 2 cores.
+SOAK_FILTER ?= test(/^reliability_faults::/)
+soak: tools build
+	BREAKGLASS_SOAK=1 BREAKGLASS_E2E_REQUIRED=1 $(CARGO) nextest run --test it --no-fail-fast \
+		--test-threads 1 -E '$(SOAK_FILTER)'
+	@ls $(TARGET_DIR)/reliability/
 
 tools:
 	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest

@@ -85,8 +85,28 @@ impl Family {
     }
 }
 
+/// When a rule closes the connection instead of answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropConnection {
+    /// Before the request reaches the service: nothing is processed, no byte is answered.
+    BeforeResponse,
+    /// After the service processed and committed the request: its answer is lost on the way
+    /// back, so the client cannot tell whether the write happened.
+    AfterCommit,
+}
+
+impl DropConnection {
+    fn name(self) -> &'static str {
+        match self {
+            DropConnection::BeforeResponse => "before_response",
+            DropConnection::AfterCommit => "after_commit",
+        }
+    }
+}
+
 /// A fault rule: requests matching `method` and `path` get `effect`, `remaining` more times
-/// (`None` = for ever). Rules are matched in the order they were added.
+/// (`None` = for ever), once `skip` matching requests have gone through untouched. Rules are
+/// matched in the order they were added.
 #[derive(Debug, Clone)]
 pub struct FaultRule {
     pub id: u64,
@@ -96,7 +116,12 @@ pub struct FaultRule {
     pub body: Option<Value>,
     pub retry_after_s: Option<u64>,
     pub delay: Duration,
-    pub drop_connection: bool,
+    pub drop_connection: Option<DropConnection>,
+    /// The request waits, unprocessed, until the rule is removed; then its connection is closed
+    /// without an answer (a client killed while its request was in flight).
+    pub hold: bool,
+    /// Matching requests still to let through before the rule takes effect (`after`).
+    pub skip: u64,
     pub remaining: Option<u64>,
     pub hits: u64,
 }
@@ -124,14 +149,38 @@ impl FaultRule {
                     .ok_or_else(|| format!("fault rule: bad status {code}"))?,
             ),
         };
-        let drop_connection = v
-            .get("drop_connection")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let drop_connection = match v.get("drop_connection") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+            Some(Value::Bool(true)) => Some(DropConnection::BeforeResponse),
+            Some(Value::String(s)) if s == "before_response" => Some(DropConnection::BeforeResponse),
+            Some(Value::String(s)) if s == "after_commit" => Some(DropConnection::AfterCommit),
+            Some(other) => {
+                return Err(format!(
+                    "fault rule: 'drop_connection' must be true, \"before_response\" or \"after_commit\", not {other}"
+                ))
+            }
+        };
+        let hold = v.get("hold").and_then(Value::as_bool).unwrap_or(false);
         let delay = Duration::from_millis(v.get("delay_ms").and_then(Value::as_u64).unwrap_or(0));
-        if status.is_none() && !drop_connection && delay.is_zero() {
-            return Err("fault rule needs 'status', 'delay_ms' or 'drop_connection'".into());
+        if status.is_none() && drop_connection.is_none() && !hold && delay.is_zero() {
+            return Err(
+                "fault rule needs 'status', 'delay_ms', 'drop_connection' or 'hold'".into(),
+            );
         }
+        if hold && (status.is_some() || drop_connection.is_some()) {
+            return Err(
+                "fault rule: 'hold' cannot be combined with 'status' or 'drop_connection'".into(),
+            );
+        }
+        if status.is_some() && drop_connection.is_some() {
+            return Err("fault rule: 'status' and 'drop_connection' exclude each other".into());
+        }
+        let skip = match v.get("after") {
+            None | Some(Value::Null) => 0,
+            Some(n) => n
+                .as_u64()
+                .ok_or("fault rule: 'after' must be a non-negative number")?,
+        };
         let remaining = match v.get("times") {
             None => Some(1),
             Some(Value::Null) => None,
@@ -149,6 +198,8 @@ impl FaultRule {
             retry_after_s: v.get("retry_after").and_then(Value::as_u64),
             delay,
             drop_connection,
+            hold,
+            skip,
             remaining,
             hits: 0,
         })
@@ -163,7 +214,9 @@ impl FaultRule {
             "body": self.body,
             "retry_after": self.retry_after_s,
             "delay_ms": u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX),
-            "drop_connection": self.drop_connection,
+            "drop_connection": self.drop_connection.map(DropConnection::name),
+            "hold": self.hold,
+            "after": self.skip,
             "remaining": self.remaining,
             "hits": self.hits,
         })
@@ -268,12 +321,24 @@ impl BehaviourState {
     }
 
     fn take_fault(&mut self, method: &Method, path: &str) -> Option<FaultRule> {
-        let rule = self.faults.iter_mut().find(|r| r.matches(method, path))?;
-        if let Some(n) = rule.remaining.as_mut() {
-            *n -= 1;
+        for rule in self.faults.iter_mut().filter(|r| r.matches(method, path)) {
+            if rule.skip > 0 {
+                // Not yet: this request goes on as if the rule were not there.
+                rule.skip -= 1;
+                continue;
+            }
+            if let Some(n) = rule.remaining.as_mut() {
+                *n -= 1;
+            }
+            rule.hits += 1;
+            return Some(rule.clone());
         }
-        rule.hits += 1;
-        Some(rule.clone())
+        None
+    }
+
+    /// Whether the fault rule `id` is still installed (a held request waits for its removal).
+    fn has_fault(&self, id: u64) -> bool {
+        self.faults.iter().any(|r| r.id == id)
     }
 }
 
@@ -568,7 +633,14 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         if !rule.delay.is_zero() {
             tokio::time::sleep(rule.delay).await;
         }
-        if rule.drop_connection {
+        if rule.hold {
+            // Parked until the test removes the rule; the request is then abandoned unprocessed,
+            // as if its client had died with it in flight.
+            while state.tenant().behaviour.has_fault(rule.id) {
+                tokio::time::sleep(HOLD_POLL).await;
+            }
+            response = Some(dropped_connection());
+        } else if rule.drop_connection == Some(DropConnection::BeforeResponse) {
             response = Some(dropped_connection());
         } else if let Some(status) = rule.status {
             response = Some(fault_response(family, rule, status));
@@ -598,7 +670,9 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
             }
         }
     }
-    let dropped = fault.as_ref().is_some_and(|f| f.drop_connection);
+    let dropped_unprocessed = fault
+        .as_ref()
+        .is_some_and(|f| f.hold || f.drop_connection == Some(DropConnection::BeforeResponse));
     let response = match response {
         Some(r) => r,
         None => {
@@ -606,7 +680,8 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
             next.run(req).await
         }
     };
-    if dropped {
+    let logged_fault = fault.as_ref().map(FaultRule::log_entry);
+    if dropped_unprocessed {
         record(
             &state,
             family,
@@ -615,13 +690,20 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
             &query,
             &parts.headers,
             &request_bytes,
-            None,
+            Logged {
+                status: None,
+                committed_status: None,
+                fault: logged_fault,
+            },
             &Value::Null,
             received,
             &received_at,
         );
         return response;
     }
+    let lost_after_commit = fault
+        .as_ref()
+        .is_some_and(|f| f.drop_connection == Some(DropConnection::AfterCommit));
 
     let (mut response_parts, body) = response.into_parts();
     let mut response_bytes = axum::body::to_bytes(body, MAX_BUFFERED_BODY)
@@ -674,6 +756,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         }
     });
     redact(&mut logged_response);
+    let status = Some(response_parts.status);
     record(
         &state,
         family,
@@ -682,12 +765,49 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         &query,
         &parts.headers,
         &request_bytes,
-        Some(response_parts.status),
+        Logged {
+            status: if lost_after_commit { None } else { status },
+            committed_status: if lost_after_commit { status } else { None },
+            fault: logged_fault,
+        },
         &logged_response,
         received,
         &received_at,
     );
+    if lost_after_commit {
+        // The service did its work (and the state above has it); only the answer is lost.
+        return dropped_connection();
+    }
     Response::from_parts(response_parts, Body::from(response_bytes))
+}
+
+/// How often a held request looks whether its rule is gone.
+const HOLD_POLL: Duration = Duration::from_millis(20);
+
+/// What the log says about the outcome of one request.
+struct Logged {
+    /// The status the client received; `None` when the connection was closed instead.
+    status: Option<StatusCode>,
+    /// For an answer lost after the service committed: the status it had produced.
+    committed_status: Option<StatusCode>,
+    /// The fault rule that touched the request, if any.
+    fault: Option<Value>,
+}
+
+impl FaultRule {
+    /// `{id, kind}` for the request log: which rule touched a request and how.
+    fn log_entry(&self) -> Value {
+        let kind = if self.hold {
+            "hold"
+        } else if let Some(drop) = self.drop_connection {
+            drop.name()
+        } else if self.status.is_some() {
+            "status"
+        } else {
+            "delay"
+        };
+        json!({"id": self.id, "kind": kind})
+    }
 }
 
 /// Appends a request-log entry and counts the response.
@@ -700,11 +820,12 @@ fn record(
     query: &str,
     headers: &HeaderMap,
     request_bytes: &Bytes,
-    status: Option<StatusCode>,
+    outcome: Logged,
     response_body: &Value,
     received: Instant,
     received_at: &str,
 ) {
+    let status = outcome.status;
     let content_type = header_str(headers, "content-type");
     let entry_body = loggable_body(request_bytes, content_type);
     let duration_ms = u64::try_from(received.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -719,6 +840,8 @@ fn record(
         "query": query,
         // `null` when the connection was dropped on purpose.
         "status": status.map(|s| s.as_u16()),
+        "committedStatus": outcome.committed_status.map(|s| s.as_u16()),
+        "fault": outcome.fault,
         "requestHeaders": loggable_headers(headers),
         "requestBody": entry_body,
         "responseBody": response_body,

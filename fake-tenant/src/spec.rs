@@ -851,6 +851,39 @@ pub fn operation_key(api: Api, method: &Method, path: &str, query: &str) -> Opti
         .map(Operation::key)
 }
 
+/// A regular expression matching the path of every request to the operation `path`
+/// addresses (literal segments case-insensitively, as routing compares them; a parameter is
+/// one segment, a multi-segment parameter such as ARM's `{scope}` one or more), together with
+/// the operation's path template — e.g. `PATCH /v1.0/identity/conditionalAccess/policies/x` →
+/// `(?i)^/v1\.0/identity/conditionalAccess/policies/[^/]+$`. Tests use it to aim fault rules
+/// at one step of a run, whatever ids that run's objects get.
+pub fn operation_path_pattern(
+    api: Api,
+    method: &Method,
+    path: &str,
+    query: &str,
+) -> Option<(String, String)> {
+    let op = specs().find_operation(api, method, path, query)?;
+    let mut pattern = String::from("(?i)^");
+    let mut template = String::new();
+    if api == Api::Graph {
+        pattern.push_str("/v1\\.0");
+        template.push_str("/v1.0");
+    }
+    for (segment, multi) in op.segments.iter().zip(&op.multi) {
+        pattern.push('/');
+        template.push('/');
+        template.push_str(segment);
+        if segment.starts_with('{') && segment.ends_with('}') {
+            pattern.push_str(if *multi { ".+" } else { "[^/]+" });
+        } else {
+            pattern.push_str(&regex::escape(segment));
+        }
+    }
+    pattern.push('$');
+    Some((pattern, template))
+}
+
 /// Checks a request body; `Err(message)` is the service's 400 message.
 ///
 /// Only what the services' front layers refuse is refused here; the rest (required members,
@@ -1145,6 +1178,42 @@ mod tests {
         assert!(
             message.contains("Could not find member 'colour'"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn operation_path_patterns_match_every_request_of_the_operation() {
+        let (pattern, template) = operation_path_pattern(
+            Api::Graph,
+            &Method::PATCH,
+            "/v1.0/identity/conditionalAccess/policies/ca000000-0000-4000-8000-000000000001",
+            "",
+        )
+        .expect("a vendored operation");
+        assert_eq!(
+            template,
+            "/v1.0/identity/conditionalAccess/policies/{conditionalAccessPolicy-id}"
+        );
+        let re = regex::Regex::new(&pattern).unwrap();
+        assert!(re.is_match("/v1.0/identity/conditionalAccess/policies/other-id"));
+        assert!(re.is_match("/v1.0/identity/conditionalaccess/policies/x"));
+        assert!(!re.is_match("/v1.0/identity/conditionalAccess/policies"));
+        assert!(!re.is_match("/v1.0/identity/conditionalAccess/policies/x/y"));
+        // ARM's multi-segment {scope}.
+        let (pattern, _) = operation_path_pattern(
+            Api::Arm,
+            &Method::PUT,
+            "/providers/Microsoft.aadiam/providers/Microsoft.Authorization/roleAssignments/a1",
+            "api-version=2022-04-01",
+        )
+        .expect("role assignments at a scope");
+        let re = regex::Regex::new(&pattern).unwrap();
+        assert!(re.is_match(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/b2"
+        ));
+        assert_eq!(
+            operation_path_pattern(Api::Graph, &Method::GET, "/v1.0/nowhere", ""),
+            None
         );
     }
 }

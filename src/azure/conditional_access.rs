@@ -8,6 +8,8 @@
 //! complete `conditions.users` object. [`change_exclusions`] does exactly that, holding the
 //! policy's `ObjectLocks` entry (key: [`lock_key`]) so writers of one policy take turns.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Map, Value as Json};
 
 use crate::azure::consistency::ConsistencyWait;
@@ -15,6 +17,7 @@ use crate::azure::error::AzureError;
 use crate::azure::graph::GraphClient;
 use crate::azure::locks::ObjectLocks;
 use crate::azure::retry::Deadline;
+use tracing::{debug, warn};
 
 const POLICIES: &str = "/identity/conditionalAccess/policies";
 
@@ -65,17 +68,68 @@ pub async fn patch_policy_users(
 /// What one [`change_exclusions`] did.
 #[derive(Debug)]
 pub struct ExclusionWrite {
-    /// Set once Graph accepted the PATCH: the entries it added (absent from the policy as read
-    /// under the lock, so the writer's) and removed. Kept even when the read-back then fails:
-    /// the change is in the tenant.
+    /// Set once Graph accepted a PATCH: the entries the writes added (absent from the policy
+    /// as read under the lock, so the writer's) and removed. Kept even when the read-back then
+    /// fails: the change is in the tenant.
     pub accepted: Option<MergeEffect>,
     /// The policy as read back (as read, when it needed no write); `None` when it is gone.
     pub result: Result<Option<Json>, AzureError>,
+    /// The versions of the policy the writes were computed from (see [`PolicyVersion`]).
+    pub bases: Vec<PolicyVersion>,
+    /// How many times another writer's PATCH replaced ours and the merge was done again.
+    pub lost_updates: u32,
+    /// When the last accepted PATCH was sent, and how long the replicas took to show it:
+    /// another writer's PATCH computed from a read that stale can land that much later.
+    pub written_at: Option<Instant>,
+    pub observed_lag: Duration,
 }
 
+/// One version of a policy as far as an exclusion write is concerned: its modification time
+/// and its `conditions.users`. A read showing a version one of our writes was computed from is
+/// a replica that has not seen the write yet; any other version without our change was written
+/// by someone else after we read — our change was lost (last writer wins: Graph has no ETag or
+/// `If-Match` on conditional-access policies, facts file "Conditional Access policies").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersion {
+    modified: Json,
+    users: Json,
+}
+
+impl PolicyVersion {
+    pub fn of(policy: &Json) -> Self {
+        PolicyVersion {
+            modified: policy
+                .get("modifiedDateTime")
+                .cloned()
+                .unwrap_or(Json::Null),
+            users: policy::users(policy).cloned().unwrap_or(Json::Null),
+        }
+    }
+}
+
+/// Whether `policy` (as read) lost the change `merge` made: it does not show the change, and
+/// it is none of the versions our writes started from (`bases`), so another writer replaced
+/// our PATCH with one computed from an older read.
+pub fn lost_update(merge: &ExclusionMerge, bases: &[PolicyVersion], policy: &Json) -> bool {
+    !merge.is_reflected_in(policy) && !bases.contains(&PolicyVersion::of(policy))
+}
+
+/// Merges of one policy in a single [`change_exclusions`]: the first write plus the merges
+/// done again after another writer replaced ours. Each starts from a fresh read, so only a
+/// writer that keeps replacing the policy faster than we read it back exhausts them.
+const MAX_MERGES: u32 = 6;
+
 /// One read-modify-write of a policy's exclusions under its `ObjectLocks` entry: read, merge,
-/// PATCH the whole `conditions.users`, then read back until the replicas show the change, so
-/// that the caller's state and the next writer under the lock both see it.
+/// PATCH the whole `conditions.users` (once: never a stale body re-sent later), then read back
+/// until the replicas show the change, so that the caller's state and the next writer under the
+/// lock both see it.
+///
+/// The lock covers writers in this process only. Another process (a second pipeline, the
+/// portal) can read the same version and PATCH after us, replacing our array with one that
+/// lacks our entry. The read-back detects that — a version that is neither ours nor one we
+/// wrote from, without our change ([`lost_update`]) — and merges again from it, up to
+/// [`MAX_MERGES`] times. It restores only our own change: entries of others that vanish are
+/// not put back (that could undo a deliberate removal); their writers' read-backs guard them.
 pub async fn change_exclusions(
     graph: &GraphClient,
     locks: &ObjectLocks,
@@ -84,34 +138,179 @@ pub async fn change_exclusions(
     deadline: Deadline,
 ) -> ExclusionWrite {
     let _guard = locks.lock(&lock_key(policy_id)).await;
-    let unwritten = |result| ExclusionWrite {
+    let mut write = ExclusionWrite {
         accepted: None,
-        result,
+        result: Ok(None),
+        bases: Vec::new(),
+        lost_updates: 0,
+        written_at: None,
+        observed_lag: Duration::ZERO,
     };
-    let current = match get_policy(graph, policy_id, &deadline).await {
+    let finish = |mut write: ExclusionWrite, result| {
+        write.result = result;
+        write
+    };
+    let mut current = match get_policy(graph, policy_id, &deadline).await {
         Ok(Some(current)) => current,
-        other => return unwritten(other),
+        other => return finish(write, other),
     };
-    // The effect is judged on this read, taken under the lock: an entry already in it is
-    // someone else's even if it names one of the writer's principals.
-    let Some((merged, effect)) =
-        policy::users(&current).and_then(|u| Some((merge.apply(u)?, merge.effect(u))))
-    else {
-        return unwritten(Ok(Some(current)));
-    };
-    if let Err(e) = patch_policy_users(graph, policy_id, merged, &deadline).await {
-        return unwritten(Err(e));
+    // A PATCH that failed without telling whether it took effect (a 5xx, a lost answer).
+    let mut in_doubt: Option<MergeEffect> = None;
+    let (mut merges, mut failures) = (0u32, 0u32);
+    let max_attempts = graph.service().http.policy.max_attempts;
+    loop {
+        let Some(users) = policy::users(&current) else {
+            return finish(write, Ok(Some(current)));
+        };
+        match merge.apply(users) {
+            None => {
+                // Our change is in place. After an ambiguous failure, that is our PATCH having
+                // landed: its effect is ours.
+                if let Some(effect) = in_doubt.take() {
+                    write.accept(effect);
+                }
+                if write.accepted.is_none() {
+                    // Nothing of ours was ever needed here.
+                    return finish(write, Ok(Some(current)));
+                }
+            }
+            Some(merged) => {
+                in_doubt = None;
+                if merges == MAX_MERGES {
+                    let error = replaced_too_often(policy_id, write.lost_updates);
+                    return finish(write, Err(error));
+                }
+                merges += 1;
+                // The effect is judged on this read, taken under the lock: an entry already in
+                // it is someone else's even if it names one of the writer's principals.
+                let effect = merge.effect(users);
+                let base = PolicyVersion::of(&current);
+                let sent = Instant::now();
+                match patch_policy_users_once(graph, policy_id, merged, &deadline).await {
+                    Ok(()) => {
+                        write.bases.push(base);
+                        write.accept(effect);
+                        write.written_at = Some(sent);
+                    }
+                    // As many attempts as the pipeline gives any request, each after the
+                    // service's `Retry-After` or a backoff, from a fresh read.
+                    Err(e) if e.is_transient() && failures + 1 < max_attempts => {
+                        failures += 1;
+                        merges -= 1;
+                        if e.is_ambiguous() {
+                            write.bases.push(base);
+                            in_doubt = Some(effect);
+                        }
+                        let wait = e
+                            .retry_after()
+                            .unwrap_or_else(|| graph.service().http.policy.backoff(failures));
+                        if deadline.would_pass(wait) {
+                            return finish(write, Err(e));
+                        }
+                        debug!(policy_id, failures, wait_ms = wait.as_millis() as u64, error = %e,
+                            "exclusion write failed transiently; reading the policy again before the next one");
+                        tokio::time::sleep(wait).await;
+                        current = match get_policy(graph, policy_id, &deadline).await {
+                            Ok(Some(p)) => p,
+                            other => return finish(write, other),
+                        };
+                        continue;
+                    }
+                    Err(e) => return finish(write, Err(e)),
+                }
+            }
+        }
+        let what = format!("conditional-access policy {policy_id} to show the exclusion change");
+        let bases = write.bases.clone();
+        let first_shown: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+        let read_back = ConsistencyWait::new(what, deadline)
+            .until_unless(
+                || get_policy(graph, policy_id, &deadline),
+                |p: &Option<Json>| {
+                    let shown = p.as_ref().is_none_or(|p| merge.is_reflected_in(p));
+                    if shown {
+                        let mut first = first_shown.lock().unwrap_or_else(|e| e.into_inner());
+                        first.get_or_insert_with(Instant::now);
+                    }
+                    shown
+                },
+                |p: &Option<Json>| p.as_ref().is_some_and(|p| lost_update(merge, &bases, p)),
+            )
+            .await;
+        let first_shown = first_shown.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let (Some(sent), Some(shown)) = (write.written_at, first_shown) {
+            write.observed_lag = write
+                .observed_lag
+                .max(shown.saturating_duration_since(sent));
+        }
+        match read_back {
+            Ok(Ok(shown)) => return finish(write, Ok(shown)),
+            Ok(Err(replaced)) => {
+                write.lost_updates += 1;
+                warn!(
+                    policy_id,
+                    merges,
+                    "another writer replaced this policy's exclusions with a version computed \
+                     before ours (Graph has no If-Match for conditional-access policies); \
+                     merging again"
+                );
+                current = replaced.unwrap_or_default();
+            }
+            Err(e) => return finish(write, Err(e)),
+        }
     }
-    let what = format!("conditional-access policy {policy_id} to show the exclusion change");
-    let result = ConsistencyWait::new(what, deadline)
-        .until(
-            || get_policy(graph, policy_id, &deadline),
-            |p: &Option<Json>| p.as_ref().is_none_or(|p| merge.is_reflected_in(p)),
+}
+
+impl ExclusionWrite {
+    /// Folds a later change of the same policy into this one: what both writes did, the later
+    /// read, every base version.
+    pub fn absorb(&mut self, later: ExclusionWrite) {
+        if let Some(effect) = later.accepted {
+            self.accept(effect);
+        }
+        self.result = later.result;
+        self.bases.extend(later.bases);
+        self.lost_updates += later.lost_updates;
+        self.written_at = later.written_at.or(self.written_at);
+        self.observed_lag = self.observed_lag.max(later.observed_lag);
+    }
+
+    /// Adds what one accepted PATCH did to the record.
+    fn accept(&mut self, effect: MergeEffect) {
+        let all = self.accepted.get_or_insert_with(MergeEffect::default);
+        for id in effect.added {
+            if !all.added.contains(&id) {
+                all.added.push(id);
+            }
+        }
+        for id in effect.removed {
+            if !all.removed.contains(&id) {
+                all.removed.push(id);
+            }
+        }
+    }
+}
+
+async fn patch_policy_users_once(
+    graph: &GraphClient,
+    policy_id: &str,
+    users: Json,
+    deadline: &Deadline,
+) -> Result<(), AzureError> {
+    graph
+        .patch_once(
+            &format!("{POLICIES}/{policy_id}"),
+            json!({ "conditions": { "users": users } }),
+            deadline,
         )
-        .await;
-    ExclusionWrite {
-        accepted: Some(effect),
-        result,
+        .await
+}
+
+fn replaced_too_often(policy_id: &str, merges: u32) -> AzureError {
+    AzureError::Contended {
+        service: crate::azure::error::Service::Graph,
+        object: format!("the exclusions of conditional-access policy {policy_id}"),
+        replaced: merges,
     }
 }
 

@@ -85,6 +85,50 @@ impl ConsistencyWait {
         }
     }
 
+    /// `until`, except that a read for which `settled_otherwise` is true ends the wait at once
+    /// with `Ok(Err(that read))`: the condition can no longer come true by waiting (another
+    /// writer replaced what we wait for). `Ok(Ok(last read))` when `holds` held
+    /// `consecutive` times in a row.
+    pub async fn until_unless<T, F, Fut>(
+        &self,
+        mut read: F,
+        holds: impl Fn(&T) -> bool,
+        settled_otherwise: impl Fn(&T) -> bool,
+    ) -> Result<Result<T, T>, AzureError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AzureError>>,
+    {
+        let mut streak = 0;
+        let mut reads = 0u32;
+        loop {
+            let value = read().await?;
+            reads += 1;
+            if holds(&value) {
+                streak += 1;
+                if streak >= self.consecutive {
+                    return Ok(Ok(value));
+                }
+            } else if settled_otherwise(&value) {
+                return Ok(Err(value));
+            } else {
+                if streak > 0 || reads == 1 || reads.is_multiple_of(10) {
+                    info!(
+                        what = %self.what,
+                        reads,
+                        remaining_s = self.deadline.remaining().as_secs(),
+                        "waiting for Microsoft Entra to become consistent"
+                    );
+                }
+                streak = 0;
+            }
+            if self.deadline.would_pass(self.interval) {
+                return Err(self.timed_out(reads));
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+
     /// Reads until `consecutive` reads in a row return the same value (the replicas agree).
     pub async fn until_stable<T, F, Fut>(&self, mut read: F) -> Result<T, AzureError>
     where
@@ -170,6 +214,38 @@ mod tests {
             .unwrap();
         assert_eq!(got, 3);
         assert_eq!(n.load(Ordering::SeqCst), 6);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_settles_otherwise_ends_the_wait() {
+        // 0 = stale, 1 = shows the change, 2 = replaced by someone else.
+        let answers = [0, 1, 0, 2, 1, 1, 1];
+        let n = AtomicU32::new(0);
+        let read = || {
+            let i = n.fetch_add(1, Ordering::SeqCst) as usize;
+            async move { Ok(answers[i]) }
+        };
+        let got = fast(Duration::from_secs(5))
+            .until_unless(read, |v| *v == 1, |v| *v == 2)
+            .await
+            .unwrap();
+        assert_eq!(got, Err(2));
+        assert_eq!(n.load(Ordering::SeqCst), 4);
+        // Without such a read it behaves like `until`.
+        let n = AtomicU32::new(0);
+        let answers = [0, 1, 1, 1];
+        let got = fast(Duration::from_secs(5))
+            .until_unless(
+                || {
+                    let i = n.fetch_add(1, Ordering::SeqCst) as usize;
+                    async move { Ok(answers[i]) }
+                },
+                |v| *v == 1,
+                |v| *v == 2,
+            )
+            .await
+            .unwrap();
+        assert_eq!(got, Ok(1));
     }
 
     #[tokio::test]

@@ -54,6 +54,8 @@ pub struct ApiError {
     pub request_id: Option<String>,
     /// The id we sent as `client-request-id`, echoed back by the service.
     pub client_request_id: Option<String>,
+    /// The wait the service asked for (`Retry-After`), when it sent one.
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -105,6 +107,7 @@ impl ApiError {
             request_id: text(inner.and_then(|i| i.get("request-id"))).or(header_request_id),
             client_request_id: text(inner.and_then(|i| i.get("client-request-id")))
                 .or(client_request_id),
+            retry_after: None,
         }
     }
 }
@@ -217,6 +220,15 @@ pub enum AzureError {
         attempts: u32,
         last: Option<Box<AzureError>>,
     },
+    /// Another writer kept replacing a shared object while we changed it (a read-modify-write
+    /// whose result was overwritten every time we read it back).
+    Contended {
+        service: Service,
+        /// The object, e.g. "conditional-access policy 1234…".
+        object: String,
+        /// How often our change was replaced.
+        replaced: u32,
+    },
     /// A 2xx answer we could not make sense of.
     InvalidResponse {
         service: Service,
@@ -246,6 +258,31 @@ impl AzureError {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, AzureError::Api(e) if e.status == 404)
+    }
+
+    /// A failure worth trying again after a while: a status the services document as
+    /// transient (429, 500, 502, 503, 504), or no answer at all.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AzureError::Api(e) => crate::azure::retry::is_retryable_status(e.status),
+            AzureError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the request may have taken effect even though it failed: a 5xx or a lost answer
+    /// (a 429 was refused before any processing).
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            AzureError::Api(e) => e.status >= 500,
+            AzureError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The wait the service asked for with its answer (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.api().and_then(|e| e.retry_after)
     }
 
     pub fn api(&self) -> Option<&ApiError> {
@@ -298,6 +335,16 @@ impl fmt::Display for AzureError {
             } => write!(
                 f,
                 "{service} sent an unexpected answer to {method} {url}: {reason}"
+            ),
+            AzureError::Contended {
+                service,
+                object,
+                replaced,
+            } => write!(
+                f,
+                "Another writer replaced {object} {replaced} times in a row with a version \
+                 lacking this change ({service} offers no If-Match to prevent it). Nothing of \
+                 anyone else's was removed; apply again once the other writer has finished."
             ),
         }
     }

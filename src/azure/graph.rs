@@ -127,6 +127,20 @@ impl GraphClient {
             .map(drop)
     }
 
+    /// PATCH (204) sent once: the write of a read-modify-write (`Resend::Never`). A transient
+    /// failure comes back as an error (`is_transient`, with the service's `retry_after`);
+    /// the caller reads again and recomputes the body instead of re-sending a stale one.
+    pub async fn patch_once(
+        &self,
+        path: &str,
+        body: Json,
+        deadline: &Deadline,
+    ) -> Result<(), AzureError> {
+        let mut call = Call::new(Method::PATCH, path).body(body);
+        call.resend = crate::azure::http::Resend::Never;
+        self.inner.call(call, deadline).await.map(drop)
+    }
+
     /// DELETE (204). `Ok(false)` when the object was already gone.
     pub async fn delete(&self, path: &str, deadline: &Deadline) -> Result<bool, AzureError> {
         match self

@@ -34,6 +34,11 @@ pub enum Resend {
     /// dropped connection, a timeout) the request is re-sent only if the caller's probe says
     /// the object does not exist; a 429 or a refused connection proves it was not processed.
     ProbeFirst,
+    /// The write of a read-modify-write: its body was computed from a read, and sending it
+    /// again later — after a backoff or a `Retry-After` — could overwrite whatever others wrote
+    /// meanwhile. Never re-sent (except at once with a fresh token after a 401); a transient
+    /// failure comes back to the caller, who reads again and recomputes the body.
+    Never,
 }
 
 /// Looks for the object a create would make; `Some(object)` ends the create with that object.
@@ -198,6 +203,9 @@ impl HttpPipeline {
                 // Without a way to check, re-sending could create a duplicate.
                 return Err(last());
             }
+            if req.resend == Resend::Never {
+                return Err(last());
+            }
             if attempt >= self.policy.max_attempts {
                 return match failure {
                     Attempt::Answer(resp) => Ok(resp),
@@ -239,7 +247,7 @@ impl HttpPipeline {
     }
 
     pub fn api_error(&self, req: &ApiRequest<'_, '_>, resp: &ApiResponse) -> ApiError {
-        ApiError::from_body(
+        let mut error = ApiError::from_body(
             req.service,
             req.method.as_str(),
             &req.url,
@@ -247,7 +255,9 @@ impl HttpPipeline {
             resp.body.as_ref(),
             resp.request_id.clone(),
             Some(resp.client_request_id.clone()),
-        )
+        );
+        error.retry_after = retry::retry_after(&resp.headers);
+        error
     }
 
     async fn attempt(

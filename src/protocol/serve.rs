@@ -5,6 +5,9 @@
 //! * Ctrl-C (SIGINT, which the terminal sends to the whole process group) is ignored: Terraform
 //!   handles it by calling StopProvider and then Shutdown, and must not lose us mid-apply;
 //! * GRPCController.Shutdown or SIGTERM stop the server gracefully and the process exits 0.
+//! * if Terraform itself dies (SIGKILL, an OOM kill, a cancelled CI job) the process exits at
+//!   once: nobody would record what an in-flight call still changes in the tenant, so it must
+//!   not go on changing it (`watch_parent`).
 //!
 //! `--debug` instead serves plaintext without the cookie check, prints a
 //! `TF_REATTACH_PROVIDERS` value for a person to export, survives individual Terraform commands
@@ -77,6 +80,9 @@ pub async fn serve<D: Send + Sync + 'static>(
     let address = listener.local_addr().map_err(ServeError::Listen)?;
     let shutdown = ShutdownSignal::new();
     watch_signals(shutdown.clone(), debug).map_err(ServeError::Signals)?;
+    if !debug {
+        watch_parent();
+    }
 
     if debug {
         announce(&debug_instructions(address)).map_err(ServeError::Announce)?;
@@ -225,6 +231,40 @@ fn debug_instructions(address: SocketAddr) -> String {
     )
 }
 
+/// How often the provider looks whether Terraform is still its parent.
+const PARENT_POLL: Duration = Duration::from_millis(200);
+
+/// Exits the process as soon as Terraform, which started it, is gone. A dead parent cannot
+/// call Shutdown, and an orphaned provider would otherwise finish its in-flight calls —
+/// creating users, assigning roles — with no Terraform left to record them in state (and then
+/// live on, holding its port, until someone kills it). The parent is gone when the process
+/// has been re-parented (to init or a subreaper), i.e. its parent id changed.
+#[cfg(unix)]
+fn watch_parent() {
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PARENT_POLL).await;
+            let now = std::os::unix::process::parent_id();
+            if parent_is_gone(parent, now) {
+                tracing::warn!(
+                    terraform_pid = parent,
+                    "Terraform is gone; exiting without finishing in-flight calls"
+                );
+                std::process::exit(1);
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn watch_parent() {}
+
+/// Whether the parent that started us (`started_by`) has died, given our parent id `now`.
+fn parent_is_gone(started_by: u32, now: u32) -> bool {
+    started_by != now
+}
+
 #[cfg(unix)]
 fn watch_signals(shutdown: ShutdownSignal, debug: bool) -> io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -265,6 +305,14 @@ fn watch_signals(shutdown: ShutdownSignal, debug: bool) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_parent_id_means_terraform_is_gone() {
+        assert!(!parent_is_gone(4242, 4242));
+        // Re-parented to init, or to a subreaper such as a container's init.
+        assert!(parent_is_gone(4242, 1));
+        assert!(parent_is_gone(4242, 77));
+    }
 
     #[tokio::test]
     async fn binds_inside_the_requested_range_on_loopback() {

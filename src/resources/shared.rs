@@ -23,6 +23,7 @@ impl From<AzureError> for Diagnostic {
             AzureError::Transport { .. } => "Network error",
             AzureError::Deadline { .. } => "Timed out",
             AzureError::InvalidResponse { .. } => "Unexpected response",
+            AzureError::Contended { .. } => "Concurrent change",
         };
         Diagnostic::error(summary, e.to_string())
     }

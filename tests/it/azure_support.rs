@@ -29,13 +29,20 @@ impl Emulator {
 
     /// Serves `wrap(app(state))`, so a test can put a misbehaving layer in front.
     pub async fn start_wrapped(wrap: impl FnOnce(axum::Router) -> axum::Router) -> Emulator {
+        Self::start_wrapped_with_state(|router, _| wrap(router)).await
+    }
+
+    /// `start_wrapped` for a layer that also changes the tenant itself (another writer).
+    pub async fn start_wrapped_with_state(
+        wrap: impl FnOnce(axum::Router, &AppState) -> axum::Router,
+    ) -> Emulator {
         let seed = fake_tenant::seed::load("default").expect("default seed");
         let tenant = fake_tenant::seed::build(&seed).expect("seed builds");
         let state = AppState::new(tenant);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         state.set_base_url(&url);
-        let app = wrap(fake_tenant::app(state.clone()));
+        let app = wrap(fake_tenant::app(state.clone()), &state);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

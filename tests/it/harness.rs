@@ -18,6 +18,7 @@
 #![allow(dead_code)] // Each e2e module uses its own subset of the harness.
 
 mod case;
+pub mod convergence;
 #[cfg(test)]
 mod selftest;
 mod tenant;
@@ -27,7 +28,7 @@ mod workspace;
 
 // Re-exported for the e2e modules; each uses its own subset.
 #[allow(unused_imports)]
-pub use case::{Case, Ctx, Stage, Step};
+pub use case::{copy_dir, Case, Ctx, Stage, Step};
 pub use tenant::FakeTenant;
 #[allow(unused_imports)]
 pub use terraform::{requires_terraform, Terraform, Version};

@@ -4,6 +4,7 @@
 mod azure_admin_units;
 mod azure_arm;
 mod azure_auth;
+mod azure_conditional_access;
 mod azure_directory_objects;
 mod azure_http;
 mod azure_monitor;
@@ -19,6 +20,7 @@ mod posture;
 mod protocol;
 mod provider_config;
 mod release;
+mod reliability_faults;
 mod resource_account;
 mod resource_action_group;
 mod resource_ca_exclusion;

@@ -83,6 +83,190 @@ async fn dropped_connection_fault_gives_the_client_a_transport_error_once() {
     assert_eq!(log[1]["status"], json!(200));
 }
 
+fn new_user(upn: &str) -> Value {
+    json!({
+        "accountEnabled": true,
+        "displayName": "Fault test",
+        "mailNickname": upn.split('@').next().unwrap(),
+        "userPrincipalName": upn,
+        "passwordProfile": {"password": "Corr3ct-Horse-Battery!"},
+    })
+}
+
+async fn user_exists(t: &TestTenant, upn: &str) -> bool {
+    let status = t
+        .graph(Method::GET, &format!("/users/{upn}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    status == 200
+}
+
+#[tokio::test]
+async fn dropped_after_commit_loses_only_the_answer() {
+    let t = TestTenant::start().await;
+    let upn = "after-commit@contoso.onmicrosoft.com";
+    add_fault(
+        &t,
+        json!({"method": "POST", "path": "^/v1\\.0/users$", "drop_connection": "after_commit"}),
+    )
+    .await;
+    let outcome = match t
+        .graph(Method::POST, "/users")
+        .json(&new_user(upn))
+        .send()
+        .await
+    {
+        Err(e) => Err(e),
+        Ok(response) => response.bytes().await.map(|_| ()),
+    };
+    assert!(outcome.is_err(), "the answer should have been lost");
+    // The service committed the create all the same.
+    assert!(user_exists(&t, upn).await);
+    let log = t.requests("?method=POST&path=^/v1\\.0/users$").await;
+    assert_eq!(log[0]["status"], Value::Null, "the client got no status");
+    assert_eq!(log[0]["committedStatus"], json!(201));
+    assert_eq!(log[0]["fault"]["kind"], json!("after_commit"));
+    // A rule dropping before the response leaves nothing behind.
+    add_fault(
+        &t,
+        json!({"method": "POST", "path": "^/v1\\.0/users$", "drop_connection": "before_response"}),
+    )
+    .await;
+    let other = "before-response@contoso.onmicrosoft.com";
+    assert!(t
+        .graph(Method::POST, "/users")
+        .json(&new_user(other))
+        .send()
+        .await
+        .is_err());
+    assert!(!user_exists(&t, other).await);
+    let bad = t
+        .admin(Method::POST, "/faults")
+        .json(&json!({"path": "x", "drop_connection": "sometimes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn held_requests_wait_for_the_rule_to_go_and_are_never_processed() {
+    let t = TestTenant::start().await;
+    let logged_before = t.requests("").await.len();
+    // Everything after the first request is held.
+    add_fault(
+        &t,
+        json!({"path": ".*", "after": 1, "hold": true, "times": null}),
+    )
+    .await;
+    assert_eq!(
+        t.arm(Method::GET, TENANTS).send().await.unwrap().status(),
+        200
+    );
+    let upn = "held@contoso.onmicrosoft.com";
+    let held = tokio::spawn({
+        let request = t.graph(Method::POST, "/users").json(&new_user(upn));
+        async move {
+            match request.send().await {
+                Err(e) => Err(e),
+                Ok(response) => response.bytes().await.map(|_| ()),
+            }
+        }
+    });
+    // The rule counts the held request as a hit while it waits.
+    let rule = loop {
+        let rules = json_body(t.admin(Method::GET, "/faults").send().await.unwrap()).await;
+        if rules["value"][0]["hits"] == json!(1) {
+            break rules["value"][0].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(!held.is_finished(), "a held request gets no answer");
+    assert_eq!(
+        t.requests("").await.len(),
+        logged_before + 1,
+        "held requests are not logged yet"
+    );
+    let removed = t
+        .admin(Method::DELETE, &format!("/faults/{}", rule["id"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    assert!(held.await.unwrap().is_err(), "released without an answer");
+    assert!(
+        !user_exists(&t, upn).await,
+        "a held request is never processed"
+    );
+    let log = t.requests("?method=POST&path=^/v1\\.0/users$").await;
+    assert_eq!(log[0]["fault"]["kind"], json!("hold"));
+    assert_eq!(log[0]["status"], Value::Null);
+}
+
+#[tokio::test]
+async fn after_lets_the_first_matches_through() {
+    let t = TestTenant::start().await;
+    add_fault(&t, json!({"path": "^/tenants$", "status": 503, "after": 2})).await;
+    let statuses = [
+        t.arm(Method::GET, TENANTS).send().await.unwrap().status(),
+        t.arm(Method::GET, TENANTS).send().await.unwrap().status(),
+        t.arm(Method::GET, TENANTS).send().await.unwrap().status(),
+        t.arm(Method::GET, TENANTS).send().await.unwrap().status(),
+    ];
+    assert_eq!(statuses.map(|s| s.as_u16()), [200, 200, 503, 200]);
+}
+
+/// Graph serializes writes to one policy and the last PATCH's arrays replace the stored ones
+/// whole (facts file, "Conditional Access policies"): writers that read the same version and
+/// each add their own exclusion leave exactly one writer's array — the lost update the
+/// provider's read-back has to detect.
+#[tokio::test]
+async fn concurrent_policy_patches_are_serialized_and_the_last_writer_wins() {
+    let t = TestTenant::start().await;
+    let path = "/identity/conditionalAccess/policies/ca000000-0000-4000-8000-000000000001";
+    let read = json_body(t.graph(Method::GET, path).send().await.unwrap()).await;
+    let users = read["conditions"]["users"].clone();
+    // Seeded users none of which policy 01 excludes yet.
+    let writers = [
+        "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e01",
+        "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e04",
+        "5d2c6f0e-3b1a-4c8e-9f7d-0a1b2c3d4e06",
+    ];
+    let arrays: Vec<Value> = writers
+        .iter()
+        .map(|w| {
+            let mut list = users["excludeUsers"].as_array().unwrap().clone();
+            assert!(!list.contains(&json!(w)), "{w} is already excluded");
+            list.push(json!(w));
+            Value::Array(list)
+        })
+        .collect();
+    for _round in 0..5 {
+        let tasks: Vec<_> = arrays
+            .iter()
+            .map(|list| {
+                let mut mine = users.clone();
+                mine["excludeUsers"] = list.clone();
+                let request = t
+                    .graph(Method::PATCH, path)
+                    .json(&json!({"conditions": {"users": mine}}));
+                tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), 204);
+        }
+        let after = json_body(t.graph(Method::GET, path).send().await.unwrap()).await;
+        let stored = &after["conditions"]["users"]["excludeUsers"];
+        assert!(
+            arrays.contains(stored),
+            "the stored array is no single writer's: {stored}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn throttling_answers_429_with_retry_after_per_family() {
     let t = TestTenant::start().await;

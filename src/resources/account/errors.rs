@@ -102,7 +102,13 @@ pub async fn create_error(
                 "A user with user principal name {upn}{owner} already exists in the tenant, so \
                  it cannot be created again. To manage it with Terraform, import it \
                  (replace NAME with this resource's name):\n\n  terraform import \
-                 {TYPE_NAME}.NAME {import_id}\n\nor choose another user_principal_name."
+                 {TYPE_NAME}.NAME {import_id}\n\nor choose another user_principal_name.\n\n\
+                 If an earlier apply of this configuration was interrupted after Microsoft \
+                 Entra created the user (the provider or Terraform killed before state was \
+                 written), this is that user: import it. Its generated password was lost with \
+                 the interrupted run, so after the import give password_rotation_trigger a \
+                 new value (e.g. {{ reason = \"imported\" }}) to have Terraform set a password it \
+                 knows."
             ),
         )
         .at(upn_path);

@@ -8,7 +8,9 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value as Json;
 
 use super::{ExclusionModel, DEFAULT_STATES};
-use crate::azure::conditional_access::{change_exclusions, list_policies, policy, ExclusionMerge};
+use crate::azure::conditional_access::{
+    change_exclusions, list_policies, lost_update, policy, ExclusionMerge, ExclusionWrite,
+};
 use crate::azure::{AzureClients, AzureError, Deadline};
 use crate::framework::{Diagnostic, Diagnostics, Tf};
 
@@ -239,16 +241,19 @@ pub(super) async fn reconcile(
     let mut policies = list_policies(&clients.graph, deadline).await?;
     let changes = plan_changes(&policies, owned, old, new);
     let (graph, locks) = (&clients.graph, clients.locks.as_ref());
-    let mut results: Vec<_> = stream::iter(changes)
-        .map(|change| async move {
-            let id = &change.policy_id;
-            let write = change_exclusions(graph, locks, id, &change.merge, deadline).await;
-            (change, write)
-        })
-        .buffer_unordered(MAX_CONCURRENT_POLICY_WRITES)
-        .collect()
-        .await;
+    let write_all = |changes: Vec<PolicyChange>| {
+        stream::iter(changes)
+            .map(|change| async move {
+                let id = &change.policy_id;
+                let write = change_exclusions(graph, locks, id, &change.merge, deadline).await;
+                (change, write)
+            })
+            .buffer_unordered(MAX_CONCURRENT_POLICY_WRITES)
+            .collect::<Vec<_>>()
+    };
+    let mut results = write_all(changes).await;
     results.sort_by(|a: &(PolicyChange, _), b| a.0.policy_id.cmp(&b.0.policy_id));
+    sweep_lost_updates(clients, &mut results, deadline, &write_all).await;
 
     let (mut owned, mut unconfirmed, mut failures) = (owned.clone(), BTreeSet::new(), Vec::new());
     for (change, write) in results {
@@ -280,6 +285,80 @@ pub(super) async fn reconcile(
         owned,
         diagnostics,
     })
+}
+
+/// Sweeps after the last write. Each policy's read-back watched it for about a second after
+/// its own write; another process whose PATCH was computed from an older read can still land
+/// after that (its request was slow, or it read a lagging replica). Once every write is done,
+/// one listing shows whether any of ours was replaced since ([`lost_update`]); those policies
+/// are merged again, and looked at once more.
+///
+/// A PATCH computed from a read that lagged ours by the replication delay L can land up to L
+/// after our write and show up another L later, so each sweep waits until twice the delay the
+/// read-backs observed has passed since the last write, plus a second; without lag that time
+/// has passed already (the read-backs take a second).
+const SWEEPS: usize = 2;
+
+async fn sweep_lost_updates<F, Fut>(
+    clients: &AzureClients,
+    results: &mut [(PolicyChange, ExclusionWrite)],
+    deadline: Deadline,
+    write_all: &F,
+) where
+    F: Fn(Vec<PolicyChange>) -> Fut,
+    Fut: std::future::Future<Output = Vec<(PolicyChange, ExclusionWrite)>>,
+{
+    for _ in 0..SWEEPS {
+        let written = results
+            .iter()
+            .any(|(_, w)| w.accepted.is_some() && w.result.is_ok());
+        if !written || deadline.is_expired() {
+            return;
+        }
+        let last_write = results.iter().filter_map(|(_, w)| w.written_at).max();
+        let lag = results
+            .iter()
+            .map(|(_, w)| w.observed_lag)
+            .max()
+            .unwrap_or_default();
+        if let Some(last_write) = last_write {
+            let settle = lag * 2 + std::time::Duration::from_secs(1);
+            let wait = settle.saturating_sub(last_write.elapsed());
+            if deadline.would_pass(wait) {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        let Ok(now) = list_policies(&clients.graph, deadline).await else {
+            // The read-backs stand; the next refresh looks again.
+            return;
+        };
+        let lost: Vec<PolicyChange> = results
+            .iter()
+            .filter(|(_, w)| w.accepted.is_some() && w.result.is_ok())
+            .filter(|(change, w)| {
+                now.iter()
+                    .find(|p| policy::id(p).eq_ignore_ascii_case(&change.policy_id))
+                    .is_some_and(|p| lost_update(&change.merge, &w.bases, p))
+            })
+            .map(|(change, _)| change.clone())
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            policies = lost.len(),
+            "exclusions replaced by another writer after their read-back; merging them again"
+        );
+        for (change, again) in write_all(lost).await {
+            if let Some((_, write)) = results
+                .iter_mut()
+                .find(|(c, _)| c.policy_id == change.policy_id)
+            {
+                write.absorb(again);
+            }
+        }
+    }
 }
 
 /// One error naming every policy that could not be changed (one line each), if any.

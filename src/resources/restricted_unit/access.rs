@@ -240,6 +240,7 @@ mod tests {
             details: Vec::new(),
             request_id: None,
             client_request_id: None,
+            retry_after: None,
         }))
     }
 

@@ -350,7 +350,7 @@ fn plan_is_empty(ws: &Workspace, at: &str) {
 }
 
 /// Copies a directory tree (a local module into a workspace).
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
     for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()))
     {

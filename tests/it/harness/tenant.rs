@@ -232,6 +232,63 @@ impl FakeTenant {
             .expect("access_token")
             .to_owned()
     }
+
+    /// A call to the admin API (`/_fake/…`) over HTTP, as a test outside the process would
+    /// make it; answers the JSON body (`null` for none). Panics on a non-2xx answer.
+    pub fn admin(&self, method: &str, path: &str, body: Option<&Json>) -> Json {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+        let url = format!("{}/_fake{path}", self.base_url);
+        let mut client = reqwest::Client::builder();
+        if let Some(ca) = &self.ca_file {
+            let pem = std::fs::read(ca).expect("read test CA");
+            let host = self
+                .base_url
+                .trim_start_matches("https://")
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            client = client
+                .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("test CA"))
+                .resolve(&host, self.listen);
+        }
+        let client = client.build().expect("admin client");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("admin runtime");
+        runtime.block_on(async {
+            let mut request = client.request(method.clone(), &url);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            assert!(status.is_success(), "{method} {url}: {status} {text}");
+            if text.is_empty() {
+                Json::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"))
+            }
+        })
+    }
+
+    /// The whole tenant as the emulator dumps it (`GET /_fake/state`).
+    pub fn dump(&self) -> Json {
+        self.admin("GET", "/state", None)
+    }
+
+    /// The request log (`GET /_fake/requests`), oldest first.
+    pub fn requests(&self) -> Vec<Json> {
+        self.admin("GET", "/requests", None)["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -117,6 +117,19 @@ impl Workspace {
 
     /// Like `run`, with extra environment variables for this command only.
     pub fn run_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let cmd = self.command(args, extra_env);
+        let command = format!("terraform {}", args.join(" "));
+        let (exit_code, text) = run_to_completion(cmd, &command);
+        Output {
+            command,
+            exit_code,
+            text,
+        }
+    }
+
+    /// The `terraform <args>` command `run_with` would run, not yet started — for tests that
+    /// drive the process themselves (kill it mid-apply).
+    pub fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(&self.terraform.path);
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -139,13 +152,7 @@ impl Workspace {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let command = format!("terraform {}", args.join(" "));
-        let (exit_code, text) = run_to_completion(cmd, &command);
-        Output {
-            command,
-            exit_code,
-            text,
-        }
+        cmd
     }
 
     /// Runs a command that must succeed; panics with the full output otherwise.
