@@ -746,8 +746,10 @@ pub fn conform(value: Value, ty: &Type) -> Result<Value, ModelError> {
         (Value::List(items) | Value::Set(items) | Value::Tuple(items), Type::Set(t)) => {
             let mut out: Vec<Value> = Vec::with_capacity(items.len());
             for v in conform_items(items, t)? {
-                // Sets hold each element once.
-                if !out.contains(&v) {
+                // Sets hold each element once. Unknown elements are never equal to anything
+                // (cty's rule): `[a.id, b.id]` before apply is a set of two unknowns, and a
+                // plan that merged them would not match the configuration.
+                if !v.is_fully_known() || !out.contains(&v) {
                     out.push(v);
                 }
             }
@@ -970,6 +972,27 @@ mod tests {
         assert_eq!(decode::<Model>(&v).unwrap().ids, Tf::Unknown);
         v.set("ids", Value::Unknown);
         assert_eq!(decode_planned::<Model>(&v).unwrap().ids, Tf::Null);
+    }
+
+    #[test]
+    fn conform_keeps_every_unknown_set_element() {
+        // `user_ids = [a.object_id, b.object_id]` before apply: two unknowns, not one.
+        let two = Value::Set(vec![Value::Unknown, Value::Unknown, "a".into(), "a".into()]);
+        assert_eq!(
+            conform(two, &Type::set(Type::String)).unwrap(),
+            Value::Set(vec![Value::Unknown, Value::Unknown, "a".into()])
+        );
+        let partly = Value::List(vec![
+            Value::List(vec![Value::Unknown]),
+            Value::List(vec![Value::Unknown]),
+        ]);
+        assert_eq!(
+            conform(partly, &Type::set(Type::list(Type::String)))
+                .unwrap()
+                .elements()
+                .len(),
+            2
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod azure_support;
 mod client_config;
 mod examples;
 mod harness;
+mod no_panic;
 mod protocol;
 mod provider_config;
 mod resource_account;
