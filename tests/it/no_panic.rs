@@ -1248,3 +1248,197 @@ fn collections_of_unknowns_are_planned_element_for_element() {
         "no resource has a collection attribute to check"
     );
 }
+
+// ---- a panic inside one RPC, with the real Terraform -------------------------------------------
+//
+// No input reaches a panic in the breakglass provider (that is what the properties above are
+// for), so the real binary cannot honestly be made to panic, and a test hook in production code
+// would be a way to make it do so in the field. Instead a small provider defined here, whose
+// resource panics on a given input, is served in this process by the production server
+// (`serve_reattachable`: the same gRPC service and the same per-RPC guard) and driven by the
+// real `terraform` through TF_REATTACH_PROVIDERS — one server for every command, so a command
+// after the panic proves the process kept serving.
+
+mod fragile {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use breakglass::framework::{
+        Applied, ApplyRequest, Attribute, DataSource, Diagnostics, Failure, PlanRequest,
+        PlannedChange, Provider, Resource, Schema, Type, Value,
+    };
+
+    /// What the server was asked, counted across commands.
+    #[derive(Default)]
+    pub struct Counters {
+        pub plans: AtomicUsize,
+        pub creates: AtomicUsize,
+    }
+
+    pub struct FragileProvider(pub Arc<Counters>);
+
+    #[async_trait]
+    impl Provider for FragileProvider {
+        type Data = Arc<Counters>;
+        fn schema(&self) -> Schema {
+            Schema::default()
+        }
+        async fn configure(&self, _: &Value, _: &str) -> Result<Arc<Counters>, Diagnostics> {
+            Ok(self.0.clone())
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource<Arc<Counters>>>> {
+            vec![Arc::new(Fragile(self.0.clone()))]
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource<Arc<Counters>>>> {
+            Vec::new()
+        }
+    }
+
+    /// `breakglass_fragile`: plans panic when `input` is "panic in plan", applies when it is
+    /// "panic in apply"; the panic message quotes the sensitive `secret`, as careless code
+    /// might.
+    struct Fragile(Arc<Counters>);
+
+    #[async_trait]
+    impl Resource<Arc<Counters>> for Fragile {
+        fn type_name(&self) -> &'static str {
+            "breakglass_fragile"
+        }
+        fn schema(&self) -> Schema {
+            Schema {
+                description: "Panics on request.".into(),
+                attributes: vec![
+                    Attribute::required("input", Type::String, "What to do."),
+                    Attribute::optional("secret", Type::String, "Quoted by the panic.").sensitive(),
+                    Attribute::computed("id", Type::String, "Id."),
+                ],
+                ..Schema::default()
+            }
+        }
+        async fn modify_plan(&self, req: &PlanRequest<'_, Arc<Counters>>, _: &mut PlannedChange) {
+            self.0.plans.fetch_add(1, Ordering::SeqCst);
+            if req.config.get("input") == Value::from("panic in plan") {
+                panic!("planning failed on {:?}", req.config.get("secret"));
+            }
+        }
+        async fn create(
+            &self,
+            _: &Arc<Counters>,
+            req: &ApplyRequest<'_>,
+        ) -> Result<Applied, Failure> {
+            self.0.creates.fetch_add(1, Ordering::SeqCst);
+            if req.config.get("input") == Value::from("panic in apply") {
+                panic!("creating failed on {:?}", req.config.get("secret"));
+            }
+            let mut state = req.planned.clone();
+            state.set("id", Value::from("fragile-1"));
+            Ok(Applied::new(state))
+        }
+        async fn read(
+            &self,
+            _: &Arc<Counters>,
+            state: &Value,
+        ) -> Result<Option<Value>, Diagnostics> {
+            Ok(Some(state.clone()))
+        }
+        async fn update(
+            &self,
+            _: &Arc<Counters>,
+            req: &ApplyRequest<'_>,
+        ) -> Result<Applied, Failure> {
+            Ok(Applied::new(req.planned.clone()))
+        }
+        async fn delete(&self, _: &Arc<Counters>, _: &Value) -> Result<(), Failure> {
+            Ok(())
+        }
+    }
+}
+
+fn fragile_config(resources: &[(&str, &str)]) -> String {
+    let mut hcl = crate::harness::required_providers();
+    for (name, input) in resources {
+        hcl.push_str(&format!(
+            "resource \"breakglass_fragile\" \"{name}\" {{\n  input  = \"{input}\"\n  secret = \"{FRAGILE_SECRET}\"\n}}\n"
+        ));
+    }
+    hcl
+}
+
+const FRAGILE_SECRET: &str = "s3cret-quoted-by-a-panic";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_one_rpc_is_a_terraform_diagnostic_and_the_provider_keeps_serving() {
+    let Some(terraform) = crate::harness::requires_terraform("1.0") else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let counters = Arc::new(fragile::Counters::default());
+    let shutdown = breakglass::protocol::ShutdownSignal::new();
+    let server = tokio::spawn(breakglass::protocol::serve_reattachable(
+        Arc::new(fragile::FragileProvider(counters.clone())),
+        listener,
+        shutdown.clone(),
+    ));
+    let reattach = breakglass::protocol::handshake::reattach_config(address, std::process::id());
+    let ws =
+        crate::harness::Workspace::new(terraform, vec![("TF_REATTACH_PROVIDERS".into(), reattach)]);
+    let no_secret = |text: &str| {
+        assert!(
+            !text.contains(FRAGILE_SECRET),
+            "the secret reached Terraform\n{text}"
+        );
+    };
+
+    ws.write_config(&fragile_config(&[("fine", "fine")]));
+    ws.ok(&["apply", "-auto-approve", "-no-color"]);
+
+    // A panic while planning: an error diagnostic at the resource, nothing else changes.
+    ws.write_config(&fragile_config(&[
+        ("fine", "fine"),
+        ("bad", "panic in plan"),
+    ]));
+    let out = ws.run(&["plan", "-no-color"]);
+    assert_eq!(out.exit_code, Some(1), "{out}");
+    assert!(out.text.contains("Error: Provider bug"), "{out}");
+    assert!(out.text.contains("breakglass_fragile.bad"), "{out}");
+    assert!(
+        out.flattened()
+            .contains("while handling plan_resource_change"),
+        "{out}"
+    );
+    no_secret(&out.text);
+
+    // A panic while applying: the diagnostic, and no state for the object.
+    ws.write_config(&fragile_config(&[
+        ("fine", "fine"),
+        ("bad", "panic in apply"),
+    ]));
+    let out = ws.run(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(out.exit_code, Some(1), "{out}");
+    assert!(
+        out.flattened()
+            .contains("while handling apply_resource_change"),
+        "{out}"
+    );
+    no_secret(&out.text);
+    let state = ws.state();
+    assert!(
+        state.resource("breakglass_fragile.bad").is_none(),
+        "{:?}",
+        state.0
+    );
+    assert!(state.resource("breakglass_fragile.fine").is_some());
+
+    // The same server answers the next commands: a clean plan, then a destroy.
+    let plans_before = counters.plans.load(std::sync::atomic::Ordering::SeqCst);
+    ws.write_config(&fragile_config(&[("fine", "fine")]));
+    let out = ws.ok(&["plan", "-detailed-exitcode", "-no-color"]);
+    no_secret(&out.text);
+    assert!(counters.plans.load(std::sync::atomic::Ordering::SeqCst) > plans_before);
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(ws.state().is_empty());
+    assert!(!server.is_finished(), "the server stopped");
+    shutdown.trigger();
+}
