@@ -9,6 +9,7 @@ mod azure_http;
 mod azure_monitor;
 mod azure_redact;
 mod azure_support;
+mod bad_input;
 mod client_config;
 mod examples;
 mod harness;
