@@ -20,5 +20,6 @@ mod resource_account;
 mod resource_ca_exclusion;
 mod resource_role_assignment;
 mod sdk_python;
+mod secrets;
 mod tidy;
 mod transport;
