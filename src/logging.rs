@@ -44,6 +44,46 @@ pub fn init() {
     let layer = HclogLayer::new(std::io::stderr).with_filter(verbosity(level));
     let subscriber = tracing_subscriber::registry().with(layer);
     let _ = tracing::subscriber::set_global_default(subscriber);
+    install_panic_hook();
+}
+
+/// Replaces Rust's default panic hook, which prints the panic message verbatim to stderr —
+/// and Terraform copies the provider's stderr into its log. A message may quote a value the
+/// provider was handed (a secret, say), so panics are written as one hclog error line through
+/// the same redaction as every other line. (The protocol layer turns the panic itself into an
+/// error diagnostic and keeps serving.)
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_owned());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let line = panic_line(&message, location.as_deref());
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }));
+}
+
+/// The hclog line for a panic: error level, the message redacted, where it happened.
+pub fn panic_line(message: &str, location: Option<&str>) -> String {
+    let mut line = Map::new();
+    line.insert("@level".into(), Json::from("error"));
+    line.insert(
+        "@message".into(),
+        Json::from(format!("the provider panicked: {}", redact(message))),
+    );
+    line.insert("@module".into(), Json::from(MODULE));
+    line.insert("@timestamp".into(), Json::from(timestamp()));
+    if let Some(location) = location {
+        line.insert("location".into(), Json::from(location));
+    }
+    let mut text = Json::Object(line).to_string();
+    text.push('\n');
+    text
 }
 
 /// The verbosity Terraform asked for. `lookup` reads an environment variable (injected so
@@ -410,6 +450,25 @@ mod tests {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
         }
+    }
+
+    #[test]
+    fn panic_lines_are_hclog_errors_with_secrets_masked() {
+        let secret = "panic-hook-secret-3f9a1c";
+        register_secret(secret);
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+        let line = panic_line(
+            &format!("index out of range in {secret:?} near {jwt}"),
+            Some("src/resources/x.rs:10:5"),
+        );
+        assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+        let parsed: Map<String, Json> = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["@level"], "error");
+        assert_eq!(parsed["location"], "src/resources/x.rs:10:5");
+        let message = parsed["@message"].as_str().unwrap();
+        assert!(message.starts_with("the provider panicked: index out of range"));
+        assert!(!line.contains(secret) && !line.contains(jwt), "{line}");
+        assert!(message.contains(REDACTED));
     }
 
     #[test]

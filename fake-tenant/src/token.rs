@@ -196,6 +196,23 @@ pub struct AuthState {
     pub ci_oidc: CiOidcIssuer,
     /// Access tokens issued, per client id, so tests can check that callers reuse tokens.
     pub tokens_issued: BTreeMap<String, u64>,
+    /// Every JWT the emulator issued (access tokens, CI OIDC ID tokens) or was shown (client
+    /// assertions), oldest first, at most [`TOKENS_SEEN_LIMIT`]: the strings a leak search
+    /// must not find in a client's logs, state or plans.
+    pub tokens_seen: Vec<String>,
+}
+
+/// How many JWTs [`AuthState::tokens_seen`] keeps (the oldest go first).
+pub const TOKENS_SEEN_LIMIT: usize = 10_000;
+
+impl AuthState {
+    /// Remembers a JWT for [`AuthState::tokens_seen`].
+    pub fn saw_token(&mut self, token: &str) {
+        if self.tokens_seen.len() >= TOKENS_SEEN_LIMIT {
+            self.tokens_seen.remove(0);
+        }
+        self.tokens_seen.push(token.to_owned());
+    }
 }
 
 /// Who is calling, taken from a verified bearer token and put into the request's extensions by
@@ -492,8 +509,10 @@ fn mint(tenant: &mut Tenant, principal: &Principal, resource: &str, appidacr: &s
         .tokens_issued
         .entry(principal.app_id.clone())
         .or_default() += 1;
+    let access_token = jwt::access_token_key().sign(&claims);
+    tenant.auth.saw_token(&access_token);
     IssuedToken {
-        access_token: jwt::access_token_key().sign(&claims),
+        access_token,
         lifetime_s,
         expires_on,
         not_before: now,
@@ -605,6 +624,7 @@ fn client_credentials(
             "1"
         }
         (None, Some(assertion)) => {
+            tenant.auth.saw_token(assertion);
             if param("client_assertion_type") != Some(JWT_BEARER) {
                 return Err(AadstsError::new(
                     StatusCode::BAD_REQUEST,
@@ -1140,7 +1160,10 @@ async fn ci_oidc_token(
         "exp": now + 300,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
-    Json(json!({"value": jwt::ci_oidc_key().sign(&claims)})).into_response()
+    let id_token = jwt::ci_oidc_key().sign(&claims);
+    drop(tenant);
+    state.tenant().auth.saw_token(&id_token);
+    Json(json!({"value": id_token})).into_response()
 }
 
 fn admin_error(status: StatusCode, message: String) -> Response {
@@ -1211,6 +1234,12 @@ async fn tokens_issued(State(state): State<AppState>) -> Json<Value> {
     Json(Value::Object(counts))
 }
 
+/// `GET /_fake/auth/tokens-seen`: every JWT issued or presented (see
+/// [`AuthState::tokens_seen`]), for leak searches by tests that run the emulator binary.
+async fn tokens_seen(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"value": state.tenant().auth.tokens_seen}))
+}
+
 /// Test-only routes for this area, mounted under `/_fake/`.
 pub fn admin_routes() -> Router<AppState> {
     Router::new()
@@ -1224,6 +1253,7 @@ pub fn admin_routes() -> Router<AppState> {
             post(add_federated_credential),
         )
         .route("/auth/tokens-issued", get(tokens_issued))
+        .route("/auth/tokens-seen", get(tokens_seen))
 }
 
 // ---------------------------------------------------------------------------------------------

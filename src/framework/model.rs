@@ -976,11 +976,22 @@ mod tests {
 
     #[test]
     fn conform_keeps_every_unknown_set_element() {
-        let ty = Type::set(Type::String);
-        let v = Value::Set(vec![Value::Unknown, Value::Unknown, "a".into(), "a".into()]);
+        // `user_ids = [a.object_id, b.object_id]` before apply: two unknowns, not one.
+        let two = Value::Set(vec![Value::Unknown, Value::Unknown, "a".into(), "a".into()]);
         assert_eq!(
-            conform(v, &ty).unwrap(),
+            conform(two, &Type::set(Type::String)).unwrap(),
             Value::Set(vec![Value::Unknown, Value::Unknown, "a".into()])
+        );
+        let partly = Value::List(vec![
+            Value::List(vec![Value::Unknown]),
+            Value::List(vec![Value::Unknown]),
+        ]);
+        assert_eq!(
+            conform(partly, &Type::set(Type::list(Type::String)))
+                .unwrap()
+                .elements()
+                .len(),
+            2
         );
     }
 

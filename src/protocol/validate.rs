@@ -1,6 +1,11 @@
 //! Runs the validators declared on a schema's attributes over a configuration, with the
 //! attribute path of each failure, before any resource-specific `validate`.
 //!
+//! One rule holds for every attribute without being declared: a list, set or map (or a nested
+//! attribute's collection of objects) has no `null` elements. Terraform passes `[null]` or
+//! `[var.unset]` through unchanged, and no model can hold one (a `Vec<String>` has no null), so
+//! it would otherwise surface at plan time as an undecodable value.
+//!
 //! Nested attributes and blocks are walked: single objects by attribute name, list elements by
 //! index, map values by key. Set elements have no address Terraform can show, so a failure
 //! inside a set points at the set (the validator's reason names the element).
@@ -38,6 +43,9 @@ fn walk_object(
         let value = object.get(&attribute.name);
         let path = at.clone().attr(&attribute.name);
         let sensitive = attribute.sensitive || attribute.write_only;
+        // Nested objects' own attributes are walked below; only their collection is checked here.
+        let deep = matches!(attribute.kind, AttributeKind::Typed(_));
+        null_elements(&value, &path, deep, out);
         for validator in &attribute.validators {
             if let Some(violation) = validator.check(&value, object, sensitive) {
                 out.push(diagnostic(violation, &path));
@@ -92,6 +100,60 @@ fn walk_nested(
                 walk_object(attributes, blocks, item, &path.clone().key(key), out);
             }
         }
+    }
+}
+
+/// The no-null-elements rule (module docs) on a collection value, at every depth when `deep`.
+/// Objects may hold null attributes; only collection elements are checked.
+fn null_elements(value: &Value, path: &AttributePath, deep: bool, out: &mut Diagnostics) {
+    let null_at = |at: AttributePath, out: &mut Diagnostics| {
+        out.push(
+            Diagnostic::error(
+                "Null element",
+                format!(
+                    "`{path}` has a null element. Lists, sets and maps here cannot hold null: \
+                     remove it, or drop nulls from a computed list with `compact()`."
+                ),
+            )
+            .at(at),
+        )
+    };
+    match value {
+        Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let at = path.clone().index(i as i64);
+                if item.is_null() {
+                    null_at(at, out);
+                } else if deep {
+                    null_elements(item, &at, deep, out);
+                }
+            }
+        }
+        // Set elements have no address: the set is the closest path.
+        Value::Set(items) => {
+            if items.iter().any(Value::is_null) {
+                null_at(path.clone(), out);
+            }
+            for item in items.iter().filter(|i| deep && !i.is_null()) {
+                null_elements(item, path, deep, out);
+            }
+        }
+        Value::Map(entries) => {
+            for (key, item) in entries {
+                let at = path.clone().key(key);
+                if item.is_null() {
+                    null_at(at, out);
+                } else if deep {
+                    null_elements(item, &at, deep, out);
+                }
+            }
+        }
+        Value::Object(attributes) if deep => {
+            for (name, item) in attributes {
+                null_elements(item, &path.clone().attr(name), deep, out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -152,6 +214,43 @@ mod tests {
         assert_eq!(paths, ["ids", "count", "count", "secret", "items[1].id"]);
         assert!(diags.iter().all(|d| !d.detail.contains("hunter2")));
         assert!(diags.iter().next().unwrap().detail.contains("\"nope\""));
+    }
+
+    #[test]
+    fn null_elements_are_refused_at_their_path() {
+        let config = Value::object([
+            ("ids", Value::Set(vec![Value::Null, Value::Unknown])),
+            (
+                "items",
+                Value::List(vec![Value::object([("id", Value::Null)])]),
+            ),
+        ]);
+        let diags = declared_validators(&schema(), &config);
+        let paths: Vec<String> = diags
+            .iter()
+            .map(|d| d.path.as_ref().unwrap().to_string())
+            .collect();
+        // A null attribute inside an object is fine; a null element of a collection is not.
+        assert_eq!(paths, ["ids"]);
+        assert_eq!(diags.iter().next().unwrap().summary, "Null element");
+
+        let nested = Schema {
+            attributes: vec![Attribute::optional(
+                "tags",
+                Type::map(Type::list(Type::String)),
+                "Tags.",
+            )],
+            ..Schema::default()
+        };
+        let config = Value::object([(
+            "tags",
+            Value::Map([("a".to_owned(), Value::List(vec!["x".into(), Value::Null]))].into()),
+        )]);
+        let diags = declared_validators(&nested, &config);
+        assert_eq!(
+            diags.iter().next().unwrap().path,
+            Some(AttributePath::root("tags").key("a").index(1))
+        );
     }
 
     #[test]

@@ -359,6 +359,187 @@ async fn clients_without_terraforms_certificate_are_refused() {
         .expect("Terraform's certificate is accepted");
 }
 
+/// How a TLS client with a chosen certificate and key fared against the plugin port.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Handshake done and the server answered the HTTP/2 preface with bytes (its SETTINGS).
+    Served,
+    /// The handshake failed, or the server closed or reset instead of answering.
+    Refused,
+}
+
+/// Presents `chain` with `key` whatever the server asks for — `CertifiedKey::new` does not
+/// check that the key belongs to the certificate, which is exactly what an impostor needs.
+#[derive(Debug)]
+struct Present(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Present {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[rustls::SignatureScheme],
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Connects with rustls directly (TLS 1.2 or 1.3 only), presenting `cert_pem` signed for by
+/// `key_pem` (or no certificate), trusting exactly the announced server certificate, and
+/// sends the HTTP/2 client preface.
+async fn raw_tls_attempt(
+    handshake: &Handshake,
+    client: Option<(&str, &str)>,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> Outcome {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(handshake.server_cert_der.clone()))
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert_pem, key_pem)) => {
+            let chain = vec![CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
+            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+            let signer = provider.key_provider.load_private_key(key).unwrap();
+            let certified = rustls::sign::CertifiedKey::new(chain, signer);
+            builder.with_client_cert_resolver(std::sync::Arc::new(Present(std::sync::Arc::new(
+                certified,
+            ))))
+        }
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(handshake.address)
+        .await
+        .unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let attempt = async {
+        let mut tls = connector.connect(name, tcp).await.ok()?;
+        tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .ok()?;
+        // An empty SETTINGS frame, so the server has a complete preface to answer.
+        tls.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.ok()?;
+        tls.flush().await.ok()?;
+        let mut first = [0u8; 9];
+        match tls.read(&mut first).await {
+            Ok(n) if n > 0 => Some(()),
+            _ => None,
+        }
+    };
+    match tokio::time::timeout(PATIENCE, attempt).await {
+        Ok(Some(())) => Outcome::Served,
+        Ok(None) => Outcome::Refused,
+        Err(_) => panic!("the TLS attempt neither finished nor failed"),
+    }
+}
+
+/// Beyond a missing or foreign certificate: a client presenting Terraform's own certificate
+/// without its key (the certificate is no secret — it sits in the provider's environment),
+/// one whose certificate copies Terraform's names with another key, and one speaking plaintext
+/// HTTP/2 — over TLS 1.2 and 1.3 — are all refused by the server, which says so in its log each
+/// time, while Terraform's real identity is served by the same client code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impostors_are_refused_at_the_tls_handshake() {
+    let terraform = client_identity();
+    let stranger = client_identity();
+    let plugin = PluginProcess::launched_by_terraform(Some(&terraform.cert_pem));
+    let handshake = parse_handshake(&plugin.next_stdout_line());
+
+    let mut refusals = 0;
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        assert_eq!(
+            raw_tls_attempt(
+                &handshake,
+                Some((&terraform.cert_pem, &terraform.key_pem)),
+                version
+            )
+            .await,
+            Outcome::Served,
+            "Terraform's own identity over {version:?}"
+        );
+        for (who, client) in [
+            ("no certificate", None),
+            (
+                "another certificate",
+                Some((stranger.cert_pem.as_str(), stranger.key_pem.as_str())),
+            ),
+            (
+                "Terraform's certificate without its key",
+                Some((terraform.cert_pem.as_str(), stranger.key_pem.as_str())),
+            ),
+        ] {
+            assert_eq!(
+                raw_tls_attempt(&handshake, client, version).await,
+                Outcome::Refused,
+                "a client with {who} over {version:?} was served"
+            );
+            refusals += 1;
+        }
+    }
+
+    // Plaintext HTTP/2 gets no gRPC answer either.
+    let plain = Endpoint::from_shared(format!("http://{}", handshake.address))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        assert!(
+            ProviderClient::new(channel)
+                .get_provider_schema(get_provider_schema::Request {})
+                .await
+                .is_err(),
+            "a plaintext client was served"
+        );
+    }
+    refusals += 1;
+
+    // Still serving the rightful client afterwards; then the server's own account of it.
+    let channel = mtls_channel(&handshake, Some(&terraform)).await.unwrap();
+    ProviderClient::new(channel.clone())
+        .get_metadata(get_metadata::Request {})
+        .await
+        .expect("Terraform's certificate is accepted");
+    GrpcControllerClient::new(channel)
+        .shutdown(Empty {})
+        .await
+        .expect("Shutdown");
+    let (status, stderr) = plugin.wait_for_exit();
+    assert!(status.success(), "exit {status}; stderr: {stderr}");
+    // Each refusal is the server's, for the reason the case was built for: no certificate, a
+    // certificate other than the pinned one, the pinned one without proof of its key, and
+    // bytes that are not TLS at all (tonic retries that connection, hence "at least").
+    let refused: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("refused a plugin connection"))
+        .collect();
+    for (reason, at_least) in [
+        ("peer sent no certificates", 2),
+        ("ApplicationVerificationFailure", 2),
+        ("BadSignature", 2),
+        ("InvalidContentType", 1),
+    ] {
+        let seen = refused.iter().filter(|l| l.contains(reason)).count();
+        assert!(
+            seen >= at_least && (at_least == 1 || seen == at_least),
+            "{seen} refusals for {reason:?}, expected {at_least}\n{stderr}"
+        );
+    }
+    assert!(refused.len() >= refusals, "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_provider_cleanly() {
     let terraform = client_identity();

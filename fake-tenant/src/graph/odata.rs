@@ -426,20 +426,31 @@ fn context_url(location: &CollectionLocation, select: Option<&[String]>) -> Stri
     url
 }
 
+/// The order `$orderby` sorts by: nulls (and missing properties) first, as in Graph's
+/// ascending order, strings case-insensitively. Values of different kinds (which Graph's typed
+/// properties never mix, but stored objects may) order by kind, so this is a total order:
+/// Rust's sort may panic when handed one that is not.
 fn compare_for_order(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
     use std::cmp::Ordering;
+    fn rank(v: Option<&Value>) -> u8 {
+        match v {
+            None | Some(Value::Null) => 0,
+            Some(Value::Bool(_)) => 1,
+            Some(Value::Number(_)) => 2,
+            Some(Value::String(_)) => 3,
+            Some(Value::Array(_)) => 4,
+            Some(Value::Object(_)) => 5,
+        }
+    }
     match (a, b) {
         (Some(Value::String(x)), Some(Value::String(y))) => x.to_lowercase().cmp(&y.to_lowercase()),
+        // serde_json numbers are finite, so this is never `None`.
         (Some(Value::Number(x)), Some(Value::Number(y))) => x
             .as_f64()
             .partial_cmp(&y.as_f64())
             .unwrap_or(Ordering::Equal),
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
-        // Nulls sort first, as in Graph's ascending order.
-        (None | Some(Value::Null), None | Some(Value::Null)) => Ordering::Equal,
-        (None | Some(Value::Null), _) => Ordering::Less,
-        (_, None | Some(Value::Null)) => Ordering::Greater,
-        _ => Ordering::Equal,
+        _ => rank(a).cmp(&rank(b)),
     }
 }
 
@@ -654,7 +665,12 @@ pub enum Literal {
 impl Filter {
     pub fn parse(text: &str) -> Result<Filter, GraphError> {
         let tokens = tokenize(text)?;
-        let mut parser = Parser { tokens, pos: 0 };
+        let mut parser = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+            operators: 0,
+        };
         let filter = parser.or_expr()?;
         if parser.pos != parser.tokens.len() {
             return Err(invalid_filter(text));
@@ -863,7 +879,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, GraphError> {
                 let start = i;
                 while i < chars.len()
                     && !chars[i].is_whitespace()
-                    && !matches!(chars[i], '(' | ')' | ',' | ':' | '\'')
+                    && !matches!(chars[i], '(' | ')' | ',' | '\'')
+                    // A colon ends a lambda variable (`x:`), but belongs to a bare date-time
+                    // literal (`2024-01-01T00:00:00Z`, OData's DateTimeOffset).
+                    && (chars[i] != ':' || is_datetime_start(&chars[start..i]))
                 {
                     i += 1;
                 }
@@ -874,9 +893,22 @@ fn tokenize(text: &str) -> Result<Vec<Token>, GraphError> {
     Ok(tokens)
 }
 
+/// How deeply parentheses, `not` and lambdas may nest (the emulator's bound; Graph documents
+/// none). Parsing, evaluating and dropping a filter recurse once per level, so without a bound
+/// a long enough `((((…` would overflow the handler's stack and abort the whole emulator.
+const MAX_FILTER_DEPTH: usize = 64;
+
+/// How many `and`/`or` one filter may hold (the emulator's bound). They build a left-leaning
+/// tree, as deep as the chain is long, that evaluation walks recursively.
+const MAX_FILTER_OPERATORS: usize = 500;
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Nesting levels currently open (see [`MAX_FILTER_DEPTH`]).
+    depth: usize,
+    /// `and`/`or` seen so far (see [`MAX_FILTER_OPERATORS`]).
+    operators: usize,
 }
 
 impl Parser {
@@ -922,6 +954,7 @@ impl Parser {
         let mut left = self.and_expr()?;
         while self.keyword("or") {
             self.pos += 1;
+            self.count_operator()?;
             let right = self.and_expr()?;
             left = Filter::Or(Box::new(left), Box::new(right));
         }
@@ -932,13 +965,44 @@ impl Parser {
         let mut left = self.unary()?;
         while self.keyword("and") {
             self.pos += 1;
+            self.count_operator()?;
             let right = self.unary()?;
             left = Filter::And(Box::new(left), Box::new(right));
         }
         Ok(left)
     }
 
+    fn count_operator(&mut self) -> Result<(), GraphError> {
+        self.operators += 1;
+        if self.operators > MAX_FILTER_OPERATORS {
+            return Err(bad_request(format!(
+                "Invalid filter clause: more than {MAX_FILTER_OPERATORS} 'and'/'or' operators."
+            )));
+        }
+        Ok(())
+    }
+
+    /// One nesting level deeper for the duration of `inner`.
+    fn nested<T>(
+        &mut self,
+        inner: impl FnOnce(&mut Self) -> Result<T, GraphError>,
+    ) -> Result<T, GraphError> {
+        if self.depth >= MAX_FILTER_DEPTH {
+            return Err(bad_request(format!(
+                "Invalid filter clause: the expression nests deeper than {MAX_FILTER_DEPTH} levels."
+            )));
+        }
+        self.depth += 1;
+        let result = inner(self);
+        self.depth -= 1;
+        result
+    }
+
     fn unary(&mut self) -> Result<Filter, GraphError> {
+        self.nested(Self::unary_at_depth)
+    }
+
+    fn unary_at_depth(&mut self) -> Result<Filter, GraphError> {
         if self.keyword("not") {
             self.pos += 1;
             return Ok(Filter::Not(Box::new(self.unary()?)));
@@ -1043,6 +1107,14 @@ impl Parser {
     }
 }
 
+/// `yyyy-mm-ddT…`: the start of an unquoted date-time literal.
+fn is_datetime_start(word: &[char]) -> bool {
+    word.len() >= 11
+        && word[..4].iter().all(char::is_ascii_digit)
+        && word[4] == '-'
+        && word[10] == 'T'
+}
+
 fn is_guid(s: &str) -> bool {
     s.len() == 36
         && s.char_indices().all(|(i, c)| match i {
@@ -1108,6 +1180,15 @@ mod tests {
         assert!(f.matches(&obj(
             json!({"assignedLicenses": [{"skuId": "6FD2C87F-B296-42F0-B197-1E91E994B900"}]})
         )));
+    }
+
+    #[test]
+    fn bare_date_times_are_literals_with_their_colons() {
+        let f = Filter::parse("createdDateTime ge 2024-01-01T00:00:00Z").unwrap();
+        assert!(f.matches(&obj(json!({"createdDateTime": "2024-06-01T12:00:00Z"}))));
+        assert!(!f.matches(&obj(json!({"createdDateTime": "2023-12-31T23:59:59Z"}))));
+        // Lambda variables keep their colon.
+        assert!(Filter::parse("businessPhones/any(p:p eq '1')").is_ok());
     }
 
     #[test]
@@ -1241,5 +1322,300 @@ mod tests {
     #[test]
     fn bad_skip_token_is_rejected() {
         assert!(parse("$skiptoken=zzz").is_err());
+    }
+
+    // ---- properties: no input makes $filter (or any query option) panic ---------------------
+
+    use proptest::prelude::*;
+
+    /// `BREAKGLASS_SOAK=1` (`make soak`) multiplies the case counts by 50;
+    /// `BREAKGLASS_FUZZ_CASES` sets them.
+    fn cases(ci: u32) -> u32 {
+        if let Some(n) = std::env::var("BREAKGLASS_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return n;
+        }
+        match std::env::var("BREAKGLASS_SOAK") {
+            Ok(v) if !v.is_empty() && v != "0" => ci * 50,
+            _ => ci,
+        }
+    }
+
+    const PROPERTIES: [&str; 8] = [
+        "displayName",
+        "userPrincipalName",
+        "accountEnabled",
+        "id",
+        "businessPhones",
+        "createdDateTime",
+        "onPremisesSyncEnabled",
+        "authorizationInfo/certificateUserIds",
+    ];
+
+    fn literal() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[^']{0,12}".prop_map(|s| format!("'{s}'")),
+            "[a-z' ]{0,12}".prop_map(|s| format!("'{}'", s.replace('\'', "''"))),
+            Just("true".to_owned()),
+            Just("null".to_owned()),
+            Just("46810bcd-886d-469e-a664-c8d3691d74fd".to_owned()),
+            Just("2024-01-01T00:00:00Z".to_owned()),
+            any::<i64>().prop_map(|i| i.to_string()),
+            (-1000i32..1000).prop_map(|i| (f64::from(i) / 8.0).to_string()),
+            Just("NaN".to_owned()),
+            Just("INF".to_owned()),
+        ]
+    }
+
+    /// Well-formed filters over the grammar the emulator reads, nested.
+    fn filter_text() -> impl Strategy<Value = String> {
+        let property = proptest::sample::select(PROPERTIES.to_vec());
+        let op = proptest::sample::select(vec!["eq", "ne", "gt", "ge", "lt", "le", "EQ"]);
+        let leaf = prop_oneof![
+            (property.clone(), op, literal()).prop_map(|(p, o, l)| format!("{p} {o} {l}")),
+            (property.clone(), proptest::collection::vec(literal(), 1..4))
+                .prop_map(|(p, ls)| format!("{p} in ({})", ls.join(", "))),
+            (property.clone(), "[^']{0,6}").prop_map(|(p, t)| format!("startsWith({p}, '{t}')")),
+            (property.clone(), "[^']{0,6}").prop_map(|(p, t)| format!("endswith({p},'{t}')")),
+            (property, "[^']{0,6}").prop_map(|(p, t)| format!("{p}/any(x: x eq '{t}')")),
+        ];
+        leaf.prop_recursive(4, 24, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} or {b}")),
+                inner.clone().prop_map(|a| format!("not ({a})")),
+                inner.prop_map(|a| format!("({a})")),
+            ]
+        })
+    }
+
+    /// Arbitrary JSON objects to evaluate filters on: every kind of value under every name.
+    fn object() -> impl Strategy<Value = Map<String, Value>> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,8}".prop_map(Value::String),
+        ];
+        let value = leaf.prop_recursive(3, 16, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        let name = prop_oneof![
+            proptest::sample::select(PROPERTIES.to_vec()).prop_map(str::to_owned),
+            "[a-zA-Z]{1,6}",
+        ];
+        proptest::collection::btree_map(name, value, 0..6).prop_map(|m| m.into_iter().collect())
+    }
+
+    /// A token soup: filter words and punctuation in any order.
+    fn soup() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            proptest::sample::select(vec![
+                "(",
+                ")",
+                ",",
+                ":",
+                "'",
+                "''",
+                " ",
+                "eq",
+                "ne",
+                "in",
+                "and",
+                "or",
+                "not",
+                "startsWith",
+                "endsWith",
+                "any",
+                "/any",
+                "x",
+                "x/y",
+                "displayName",
+                "true",
+                "null",
+                "1e999",
+                "-0",
+                "2024-01-01",
+                "contains",
+                "''''",
+                "'a'",
+            ])
+            .prop_map(str::to_owned),
+            "\\PC{0,3}",
+        ];
+        proptest::collection::vec(token, 0..24).prop_map(|ts| ts.concat())
+    }
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: cases(256),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn arbitrary_filter_text_never_panics(
+            text in prop_oneof!["\\PC{0,64}", any::<String>(), soup()],
+        ) {
+            if let Ok(filter) = Filter::parse(&text) {
+                let _ = filter.properties();
+                let _ = filter.advanced_operator();
+                let _ = filter.matches(&Map::new());
+            }
+        }
+
+        /// Well-formed filters parse, and evaluation follows boolean logic on any object.
+        #[test]
+        fn well_formed_filters_parse_and_evaluate_as_logic(
+            a in filter_text(),
+            b in filter_text(),
+            object in object(),
+        ) {
+            let parse = |t: &str| {
+                Filter::parse(t).map_err(|e| TestCaseError::fail(format!("{t}: {}", e.message)))
+            };
+            let (ma, mb) = (parse(&a)?.matches(&object), parse(&b)?.matches(&object));
+            prop_assert_eq!(parse(&format!("({a}) and ({b})"))?.matches(&object), ma && mb);
+            prop_assert_eq!(parse(&format!("({a}) or ({b})"))?.matches(&object), ma || mb);
+            prop_assert_eq!(parse(&format!("not ({a})"))?.matches(&object), !ma);
+        }
+
+        /// Whole query strings — every option, any values, with and without the advanced-query
+        /// header — then the collection answer over arbitrary objects: errors or pages, never
+        /// a panic, and a page never larger than `$top`.
+        #[test]
+        fn arbitrary_query_strings_never_panic(
+            pairs in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "$filter", "$select", "$top", "$skiptoken", "$skip", "$count", "$search",
+                    "$orderby", "$expand", "filter", "$FILTER", "x",
+                ]),
+                prop_oneof![
+                    filter_text(),
+                    soup(),
+                    "\\PC{0,16}",
+                    any::<i64>().prop_map(|i| i.to_string()),
+                    Just("true".to_owned()),
+                    Just("displayName desc".to_owned()),
+                ],
+            ), 0..4),
+            eventual in any::<bool>(),
+            items in proptest::collection::vec(object(), 0..8),
+        ) {
+            let mut serializer = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &pairs {
+                serializer.append_pair(k, v);
+            }
+            let raw = serializer.finish();
+            let mut headers = HeaderMap::new();
+            if eventual {
+                headers.insert("ConsistencyLevel", "eventual".parse().unwrap());
+            }
+            let policies = QueryRules {
+                entity: "conditionalAccessPolicy",
+                default_page_size: 2,
+                max_top: 999,
+                directory_object: false,
+                default_select: None,
+            };
+            for rules in [RULES, policies] {
+                if let Ok(query) = ODataQuery::parse(Some(&raw), &headers, &rules) {
+                    let location = CollectionLocation::new("http://x".into(), "/users", "users");
+                    let body = collection_response(items.clone(), &query, &rules, &location);
+                    let page = body["value"].as_array().map_or(0, Vec::len);
+                    prop_assert!(page <= query.top.unwrap_or(rules.default_page_size));
+                    if let Some(first) = items.first() {
+                        let _ = entity_response(first, &query, &rules, &location);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Nesting far beyond anything Graph accepts is a 400, not a stack overflow (which would
+    /// take the whole emulator down, every test's tenant with it).
+    #[test]
+    fn deeply_nested_filters_are_refused_not_a_stack_overflow() {
+        let run = || {
+            for text in [
+                format!("{}id eq 'x'{}", "(".repeat(100_000), ")".repeat(100_000)),
+                format!("{}id eq 'x'", "not ".repeat(100_000)),
+                format!(
+                    "{}x eq 'y'{}",
+                    "p/any(x: ".repeat(50_000),
+                    ")".repeat(50_000)
+                ),
+                format!("{}id eq 'x'", "(not ".repeat(60_000)),
+                "id eq 'x' and ".repeat(100_000) + "id eq 'y'",
+                "id eq 'x' or ".repeat(100_000) + "id eq 'y'",
+            ] {
+                let err = Filter::parse(&text).unwrap_err();
+                assert_eq!(err.code, "BadRequest");
+            }
+            // What clients send stays well inside the limits, and the longest accepted filter
+            // evaluates on this stack.
+            let deep = format!("{}id eq 'x'{}", "(".repeat(30), ")".repeat(30));
+            assert!(Filter::parse(&deep).is_ok());
+            let longest = format!(
+                "{}{}id eq 'y'{}",
+                "(not ".repeat(MAX_FILTER_DEPTH / 2 - 1),
+                "id eq 'x' and ".repeat(MAX_FILTER_OPERATORS),
+                ")".repeat(MAX_FILTER_DEPTH / 2 - 1)
+            );
+            let filter = Filter::parse(&longest).unwrap();
+            let _ = filter.matches(&obj(json!({"id": "x"})));
+            let _ = filter.advanced_operator();
+            let _ = filter.properties();
+            drop(filter);
+        };
+        // The size of a Tokio worker's stack, which is what a handler runs on.
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(run)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// `$orderby` over values of mixed kinds sorts without panicking: the comparison is a total
+    /// order (Rust's sort may panic on one that is not).
+    #[test]
+    fn orderby_over_mixed_kinds_is_a_total_order() {
+        use std::cmp::Ordering::Greater;
+        let values = [
+            json!(null),
+            json!("b"),
+            json!(1),
+            json!("a"),
+            json!(true),
+            json!(2.5),
+            json!([1]),
+            json!({"a": 1}),
+            json!("A"),
+            json!(false),
+            json!(-3),
+        ];
+        let cmp = |a: &Value, b: &Value| compare_for_order(Some(a), Some(b));
+        for a in &values {
+            for b in &values {
+                assert_eq!(cmp(a, b), cmp(b, a).reverse(), "{a} {b}");
+                for c in &values {
+                    if cmp(a, b) != Greater && cmp(b, c) != Greater {
+                        assert_ne!(cmp(a, c), Greater, "{a} <= {b} <= {c}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -545,3 +545,37 @@ async fn expired_tokens_are_refused_and_token_issuance_is_counted() {
     .await;
     assert_eq!(counts[&t.client_id], json!(4));
 }
+
+/// Every JWT the emulator issued or was shown is kept for leak searches: the CI ID token, the
+/// same token presented as a federated assertion, and the access token it bought.
+#[tokio::test]
+async fn issued_and_presented_tokens_are_kept_for_leak_searches() {
+    let t = TestTenant::start().await;
+    let seed = fake_tenant::seed::load("default").unwrap();
+    let request_token = seed["auth"]["ciOidcIssuer"]["requestToken"]
+        .as_str()
+        .unwrap();
+    let id_token = json_body(ci_id_token(&t, request_token).await).await["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json_body(exchange_assertion(&t, &id_token, GRAPH_SCOPE).await).await;
+    let access_token = body["access_token"].as_str().unwrap().to_owned();
+    let seen = json_body(
+        t.admin(Method::GET, "/auth/tokens-seen")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let seen: Vec<&str> = seen["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // The harness's own two tokens at start, the ID token, the assertion (the same string)
+    // and the access token, in that order.
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(&seen[2..], [&id_token, &id_token, &access_token]);
+}

@@ -206,6 +206,9 @@ impl<'a> Reader<'a> {
             (Item::Bool(b), Type::Bool) => Ok(Value::Bool(b)),
             (Item::Int(i), Type::Number) => Ok(Value::Number(Number::Int(i))),
             (Item::BigUint(u), Type::Number) => Ok(Value::Number(Number::Float(u as f64))),
+            // cty numbers are math/big floats, which cannot hold NaN, so Terraform never sends
+            // one; a value unequal to itself would make every plan a change.
+            (Item::Float(f), Type::Number) if f.is_nan() => Err(Problem::NotANumber.into()),
             (Item::Float(f), Type::Number) => Ok(Value::Number(Number::Float(f))),
             (Item::Str(bytes) | Item::Bin(bytes), Type::Number) => {
                 Ok(Value::Number(parse_number(utf8(bytes)?)?))

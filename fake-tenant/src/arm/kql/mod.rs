@@ -520,4 +520,262 @@ mod tests {
             }
         }
     }
+
+    /// A table with one column of every type, for queries over arbitrary data.
+    struct AnyData {
+        rows: Vec<Vec<Value>>,
+    }
+
+    const ANY_COLUMNS: [(&str, ColumnType); 7] = [
+        ("B", ColumnType::Bool),
+        ("L", ColumnType::Long),
+        ("R", ColumnType::Real),
+        ("S", ColumnType::Str),
+        ("D", ColumnType::DateTime),
+        ("T", ColumnType::TimeSpan),
+        ("J", ColumnType::Dynamic),
+    ];
+
+    impl Catalog for AnyData {
+        fn schema(&self, table: &str) -> Option<Schema> {
+            (table == "T0").then(|| {
+                Schema::Known(
+                    ANY_COLUMNS
+                        .iter()
+                        .map(|(n, t)| ((*n).to_owned(), *t))
+                        .collect(),
+                )
+            })
+        }
+        fn rows(&self, table: &str) -> Vec<Vec<Value>> {
+            if table == "T0" {
+                self.rows.clone()
+            } else {
+                Vec::new()
+            }
+        }
+    }
+
+    fn extreme_i64() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            any::<i64>(),
+            Just(i64::MAX),
+            Just(i64::MIN),
+            Just(0),
+            Just(-1),
+            Just(NOW)
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            extreme_i64().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "\\PC{0,6}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map("[a-z]{1,3}", inner, 0..3)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// One row: a value of the column's type, or null, in each column.
+    fn any_row() -> impl Strategy<Value = Vec<Value>> {
+        (
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(extreme_i64()),
+            proptest::option::of(prop_oneof![
+                any::<f64>(),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(-0.0)
+            ]),
+            prop_oneof![
+                "\\PC{0,12}",
+                Just("1e999".to_owned()),
+                Just("[1,{".to_owned())
+            ],
+            proptest::option::of(extreme_i64()),
+            proptest::option::of(extreme_i64()),
+            proptest::option::of(json_value()),
+        )
+            .prop_map(|(b, l, r, s, d, t, j)| {
+                vec![
+                    b.map_or(Value::Null, Value::Bool),
+                    l.map_or(Value::Null, Value::Long),
+                    r.map_or(Value::Null, Value::Real),
+                    Value::Str(s),
+                    d.map_or(Value::Null, Value::DateTime),
+                    t.map_or(Value::Null, Value::TimeSpan),
+                    j.map_or(Value::Null, Value::Dynamic),
+                ]
+            })
+    }
+
+    /// A scalar expression over the columns: every function and operator, nested.
+    fn any_scalar() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![proptest::sample::select(vec![
+            "B",
+            "L",
+            "R",
+            "S",
+            "D",
+            "T",
+            "J",
+            "J[0]",
+            "J[-1]",
+            "J.a",
+            "J['b']",
+            "J[0].a",
+            "9223372036854775807",
+            "-9223372036854775807",
+            "0",
+            "0.0",
+            "1e308",
+            "5m",
+            "1d",
+            "100ms",
+            "datetime(2024-05-01)",
+            "datetime(9999-12-31)",
+            "now()",
+            "ago(1d)",
+            "'x'",
+            "''",
+            "true",
+            "dynamic([1, 'a', null])",
+            "dynamic({})",
+        ])
+        .prop_map(str::to_owned),];
+        leaf.prop_recursive(3, 16, 3, |inner| {
+            let unary = proptest::sample::select(vec![
+                "tostring",
+                "tolower",
+                "toupper",
+                "strlen",
+                "isempty",
+                "isnotempty",
+                "isnull",
+                "isnotnull",
+                "not",
+                "tolong",
+                "toint",
+                "todouble",
+                "toreal",
+                "tobool",
+                "todatetime",
+                "parse_json",
+                "todynamic",
+                "array_length",
+                "-",
+            ]);
+            let binary = proptest::sample::select(vec![
+                "+",
+                "-",
+                "*",
+                "/",
+                "%",
+                "==",
+                "!=",
+                "=~",
+                "!~",
+                "<",
+                "<=",
+                ">",
+                ">=",
+                "has",
+                "!has",
+                "contains",
+                "startswith",
+                "endswith_cs",
+                "and",
+                "or",
+            ]);
+            prop_oneof![
+                (unary, inner.clone()).prop_map(|(f, a)| if f == "-" {
+                    format!("-({a})")
+                } else {
+                    format!("{f}({a})")
+                }),
+                (inner.clone(), binary, inner.clone())
+                    .prop_map(|(a, op, b)| format!("({a}) {op} ({b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("bin({a}, {b})")),
+                (inner.clone(), inner.clone(), inner.clone())
+                    .prop_map(|(a, b, c)| format!("iif({a}, {b}, {c})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("coalesce({a}, {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("strcat({a}, {b})")),
+                (inner.clone(), inner).prop_map(|(a, b)| format!("({a}) in~ ({b}, 'x', 1)")),
+            ]
+        })
+    }
+
+    fn any_operator() -> impl Strategy<Value = String> {
+        let agg = proptest::sample::select(vec![
+            "count()",
+            "dcount",
+            "sum",
+            "min",
+            "max",
+            "avg",
+            "make_set",
+            "make_list",
+            "take_any",
+            "countif",
+        ]);
+        prop_oneof![
+            any_scalar().prop_map(|s| format!("| where {s}")),
+            any_scalar().prop_map(|s| format!("| extend x = {s}")),
+            any_scalar().prop_map(|s| format!("| project y = {s}, L")),
+            (agg, any_scalar(), any_scalar()).prop_map(|(a, x, by)| if a == "count()" {
+                format!("| summarize {a} by k = {by}")
+            } else {
+                format!("| summarize v = {a}({x}) by k = {by}")
+            }),
+            any_scalar().prop_map(|s| format!("| sort by {s} asc")),
+            (extreme_i64(), any_scalar()).prop_map(|(n, s)| format!("| top {n} by {s}")),
+            extreme_i64().prop_map(|n| format!("| take {n}")),
+            Just("| count".to_owned()),
+            any_scalar().prop_map(|s| format!("| distinct {s}")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: fuzz_cases(256), failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Every function, operator and aggregate over every column type, on rows holding
+        /// extreme values (i64 bounds, NaN and infinities, far datetimes, deep dynamics), and
+        /// evaluated at extreme instants: an answer or a query error, never a panic.
+        #[test]
+        fn every_construct_over_extreme_data_never_panics(
+            rows in proptest::collection::vec(any_row(), 0..6),
+            operators in proptest::collection::vec(any_operator(), 1..4),
+        ) {
+            let query = format!("T0 {}", operators.join(" "));
+            let data = AnyData { rows };
+            if let Ok(parsed) = parse(&query) {
+                let _ = run(&parsed, &data, NOW);
+                let _ = run(&parsed, &data, i64::MAX);
+                let _ = run(&parsed, &data, i64::MIN);
+            }
+        }
+    }
+
+    /// `BREAKGLASS_SOAK=1` (`make soak`) multiplies the case count by 50;
+    /// `BREAKGLASS_FUZZ_CASES` sets it.
+    fn fuzz_cases(ci: u32) -> u32 {
+        if let Some(n) = std::env::var("BREAKGLASS_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return n;
+        }
+        match std::env::var("BREAKGLASS_SOAK") {
+            Ok(v) if !v.is_empty() && v != "0" => ci * 50,
+            _ => ci,
+        }
+    }
 }
