@@ -113,3 +113,54 @@ fn every_resource_data_source_and_attribute_is_documented() {
     }
     assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
 }
+
+/// The guides the registry shows beside the reference pages: each has the front matter the
+/// registry reads, and every relative link in any page points at a page that exists.
+#[test]
+fn guides_exist_and_every_relative_link_resolves() {
+    let rendered = breakglass::docs::render(root()).expect("render docs");
+    for guide in [
+        "getting-started.md",
+        "migrating-from-powershell.md",
+        "module-in-existing-stack.md",
+        "shared-objects.md",
+    ] {
+        let path = Path::new("docs/guides").join(guide);
+        let text = rendered
+            .get(&path)
+            .unwrap_or_else(|| panic!("{} is not generated", path.display()));
+        assert!(
+            text.starts_with("---\npage_title: \"") && text.contains("\nsubcategory: "),
+            "{} lacks the registry's front matter",
+            path.display()
+        );
+    }
+    let link = regex::Regex::new(r"\]\(([^)#:\s]+\.md)(#[^)]*)?\)").expect("regex");
+    let mut broken = Vec::new();
+    for (path, text) in &rendered {
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for caps in link.captures_iter(text) {
+            let target = dir.join(&caps[1]);
+            // Normalise `..` so the target can be looked up among the rendered pages.
+            let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+            for part in target.components() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        parts.pop();
+                    }
+                    std::path::Component::Normal(p) => parts.push(p),
+                    _ => {}
+                }
+            }
+            let normal: std::path::PathBuf = parts.iter().collect();
+            if !rendered.contains_key(&normal) {
+                broken.push(format!("{}: {}", path.display(), &caps[1]));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "links to missing pages:\n{}",
+        broken.join("\n")
+    );
+}
