@@ -241,3 +241,34 @@ fn check_block_examples_validate_tf1_5() {
 fn write_only_examples_validate_tf1_11() {
     validate_all(|min| min == "1.11");
 }
+
+/// `make demo`, the README's first command, as a user runs it: the script applies the
+/// quickstart against the emulator binary, has another administrator add a policy, and checks
+/// each plan itself (it exits non-zero when the exclusion is not planned or a plan after apply
+/// is not empty); here its exit status and its milestones are checked.
+#[test]
+fn make_demo_applies_the_quickstart_and_catches_a_new_policy() {
+    if crate::harness::requires_terraform("1.0").is_none() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/demo.sh"))
+        .current_dir(root)
+        .output()
+        .expect("run scripts/demo.sh");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "make demo failed\n{text}");
+    for milestone in [
+        "demo: after apply: the plan is empty",
+        "Plan: 0 to add, 1 to change, 0 to destroy.",
+        "demo: applied",
+        "demo: after the second apply: the plan is empty",
+    ] {
+        assert!(text.contains(milestone), "no {milestone:?} in\n{text}");
+    }
+}
