@@ -50,38 +50,16 @@ impl ConsistencyWait {
     /// e.g. with `get_optional`).
     pub async fn until<T, F, Fut>(
         &self,
-        mut read: F,
+        read: F,
         holds: impl Fn(&T) -> bool,
     ) -> Result<T, AzureError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AzureError>>,
     {
-        let mut streak = 0;
-        let mut reads = 0u32;
-        loop {
-            let value = read().await?;
-            reads += 1;
-            if holds(&value) {
-                streak += 1;
-                if streak >= self.consecutive {
-                    return Ok(value);
-                }
-            } else {
-                if streak > 0 || reads == 1 || reads.is_multiple_of(10) {
-                    info!(
-                        what = %self.what,
-                        reads,
-                        remaining_s = self.deadline.remaining().as_secs(),
-                        "waiting for Microsoft Entra to become consistent"
-                    );
-                }
-                streak = 0;
-            }
-            if self.deadline.would_pass(self.interval) {
-                return Err(self.timed_out(reads));
-            }
-            tokio::time::sleep(self.interval).await;
+        // Nothing settles it otherwise, so the inner result is always the read `holds` accepted.
+        match self.until_unless(read, holds, |_| false).await? {
+            Ok(value) | Err(value) => Ok(value),
         }
     }
 

@@ -65,18 +65,12 @@ async fn wrong_client_secret_says_what_to_fix_without_the_secret() {
 
 /// A self-signed certificate + key as PEM text, and the certificate alone.
 fn certificate_pem() -> (String, String, rsa::RsaPrivateKey) {
-    use rsa::pkcs8::EncodePrivateKey;
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
-    let key_pem = key
-        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-        .unwrap()
-        .to_string();
-    let key_pair = rcgen::KeyPair::from_pem(&key_pem).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["breakglass-it".into()])
-        .unwrap()
-        .self_signed(&key_pair)
-        .unwrap();
-    (format!("{}{key_pem}", cert.pem()), cert.pem(), key)
+    let certificate = crate::harness::ClientCertificate::new("breakglass-it");
+    (
+        certificate.bundle(),
+        certificate.cert.pem(),
+        certificate.key,
+    )
 }
 
 #[tokio::test]

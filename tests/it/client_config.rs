@@ -137,7 +137,7 @@ async fn wrong_secret_becomes_an_authentication_diagnostic() {
 // ---------------------------------------------------------------------------------------------
 // End to end: terraform → provider → Graph → emulated tenant.
 
-use crate::harness::{required_providers, Case, FakeTenant, Step};
+use crate::harness::{required_providers, Case, ClientCertificate, FakeTenant, Step};
 
 const CLIENT_CONFIG: &str = "data \"breakglass_client_config\" \"current\" {}\n";
 
@@ -337,33 +337,12 @@ fn terraform_signs_in_with_a_managed_identity() {
 
 #[test]
 fn terraform_signs_in_with_a_client_certificate_file() {
-    use rsa::pkcs8::EncodePrivateKey;
     let tenant = FakeTenant::start();
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
-    let key_pem = key
-        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-        .unwrap()
-        .to_string();
-    let key_pair = rcgen::KeyPair::from_pem(&key_pem).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["breakglass-e2e".into()])
-        .unwrap()
-        .self_signed(&key_pair)
-        .unwrap();
-    {
-        let mut t = tenant.state.tenant();
-        let registered = fake_tenant::token::Certificate::from_pem(&cert.pem()).unwrap();
-        let client_id = tenant.client_id.clone();
-        t.auth
-            .applications
-            .iter_mut()
-            .find(|a| a.principal.app_id.eq_ignore_ascii_case(&client_id))
-            .expect("seed app")
-            .certificates
-            .push(registered);
-    }
+    let certificate = ClientCertificate::new("breakglass-e2e");
+    tenant.register_client_certificate(&certificate);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("client.pem");
-    std::fs::write(&path, format!("{}{key_pem}", cert.pem())).unwrap();
+    std::fs::write(&path, certificate.bundle()).unwrap();
     let object_id = provider_object_id(&tenant);
     Case::new()
         .with_tenant(tenant)

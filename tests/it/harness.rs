@@ -29,7 +29,7 @@ mod workspace;
 // Re-exported for the e2e modules; each uses its own subset.
 #[allow(unused_imports)]
 pub use case::{copy_dir, Case, Ctx, Stage, Step};
-pub use tenant::FakeTenant;
+pub use tenant::{ClientCertificate, FakeTenant};
 #[allow(unused_imports)]
 pub use terraform::{requires_terraform, Terraform, Version};
 #[allow(unused_imports)]

@@ -21,7 +21,7 @@ use base64::Engine;
 use regex::Regex;
 use serde_json::Value as Json;
 
-use crate::harness::{FakeTenant, Terraform, Workspace};
+use crate::harness::{ClientCertificate, FakeTenant, Terraform, Workspace};
 
 /// What one search looked through and found.
 #[derive(Default)]
@@ -109,29 +109,10 @@ fn client_secret(tenant: &FakeTenant) -> Method {
 /// A PKCS#12 archive with a password, registered on the provider's app registration.
 fn certificate(tenant: &FakeTenant) -> Method {
     use rsa::pkcs8::EncodePrivateKey;
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
-    let key_der = key.to_pkcs8_der().unwrap();
-    let key_pem = key
-        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-        .unwrap()
-        .to_string();
-    let key_pair = rcgen::KeyPair::from_pem(&key_pem).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["breakglass-secrets-e2e".into()])
-        .unwrap()
-        .self_signed(&key_pair)
-        .unwrap();
-    {
-        let mut t = tenant.state.tenant();
-        let registered = fake_tenant::token::Certificate::from_pem(&cert.pem()).unwrap();
-        let client_id = tenant.client_id.clone();
-        t.auth
-            .applications
-            .iter_mut()
-            .find(|a| a.principal.app_id.eq_ignore_ascii_case(&client_id))
-            .expect("seed app")
-            .certificates
-            .push(registered);
-    }
+    let certificate = ClientCertificate::new("breakglass-secrets-e2e");
+    tenant.register_client_certificate(&certificate);
+    let (cert, key_pem) = (&certificate.cert, &certificate.key_pem);
+    let key_der = certificate.key.to_pkcs8_der().unwrap();
     let password = format!("pfx-{}", uuid::Uuid::new_v4().simple());
     let chain = p12_keystore::PrivateKeyChain::new(
         vec![1u8],

@@ -361,3 +361,51 @@ fn provider_identity(seed: &Json) -> (String, String, String) {
         .to_owned();
     (tenant_id, client_id, client_secret)
 }
+
+/// A self-signed client certificate with its RSA key, for certificate sign-in tests.
+pub struct ClientCertificate {
+    pub key: rsa::RsaPrivateKey,
+    pub key_pem: String,
+    pub cert: rcgen::Certificate,
+}
+
+impl ClientCertificate {
+    /// A new 2048-bit key and a certificate for `subject`.
+    pub fn new(subject: &str) -> ClientCertificate {
+        use rsa::pkcs8::EncodePrivateKey;
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA key");
+        let key_pem = key
+            .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+            .expect("key PEM")
+            .to_string();
+        let key_pair = rcgen::KeyPair::from_pem(&key_pem).expect("key pair");
+        let cert = rcgen::CertificateParams::new(vec![subject.into()])
+            .expect("certificate parameters")
+            .self_signed(&key_pair)
+            .expect("self-signed certificate");
+        ClientCertificate { key, key_pem, cert }
+    }
+
+    /// Certificate and key in one PEM file, as `ARM_CLIENT_CERTIFICATE_PATH` accepts.
+    pub fn bundle(&self) -> String {
+        format!("{}{}", self.cert.pem(), self.key_pem)
+    }
+}
+
+impl FakeTenant {
+    /// Registers `certificate` on the provider's seed application, as uploading it to the app
+    /// registration does in Entra.
+    pub fn register_client_certificate(&self, certificate: &ClientCertificate) {
+        let registered = fake_tenant::token::Certificate::from_pem(&certificate.cert.pem())
+            .expect("certificate the emulator reads");
+        let client_id = self.client_id.clone();
+        let mut t = self.state.tenant();
+        t.auth
+            .applications
+            .iter_mut()
+            .find(|a| a.principal.app_id.eq_ignore_ascii_case(&client_id))
+            .expect("seed app")
+            .certificates
+            .push(registered);
+    }
+}
