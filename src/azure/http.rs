@@ -10,7 +10,6 @@ use reqwest::Method;
 use serde_json::Value as Json;
 use tracing::{debug, trace, warn};
 
-use crate::azure::auth::TokenCache;
 use crate::azure::error::{ApiError, AzureError, Service};
 use crate::azure::redact;
 use crate::azure::retry::{self, Deadline, RetryPolicy};
@@ -45,6 +44,20 @@ pub enum Resend {
 pub type CreateProbe<'a> =
     dyn Fn() -> BoxFuture<'a, Result<Option<Json>, AzureError>> + Send + Sync + 'a;
 
+/// Where a request's bearer token comes from: the token cache in `auth/` implements it, so the
+/// pipeline (which the token sources themselves send through) does not depend on how tokens
+/// are obtained.
+pub trait BearerTokens: Send + Sync {
+    /// A valid access token for `scope` (registered for redaction by whoever made it).
+    fn bearer<'a>(
+        &'a self,
+        scope: &'a str,
+        deadline: &'a Deadline,
+    ) -> BoxFuture<'a, Result<std::sync::Arc<str>, AzureError>>;
+    /// Forgets the token for `scope`: the service rejected it.
+    fn forget<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, ()>;
+}
+
 pub struct ApiRequest<'a, 'p> {
     pub service: Service,
     pub method: Method,
@@ -53,7 +66,7 @@ pub struct ApiRequest<'a, 'p> {
     /// Extra headers, e.g. `ConsistencyLevel: eventual`, `Metadata: true`.
     pub headers: Vec<(&'static str, String)>,
     /// Bearer token source and the scope to ask it for (`None` for token requests).
-    pub auth: Option<(&'a TokenCache, &'a str)>,
+    pub auth: Option<(&'a dyn BearerTokens, &'a str)>,
     pub resend: Resend,
     pub probe: Option<&'p CreateProbe<'p>>,
     /// Token endpoints answer with credentials; their response bodies never reach the log.
@@ -176,8 +189,8 @@ impl HttpPipeline {
                 Ok(resp) if resp.status == 401 && req.auth.is_some() && !token_refreshed => {
                     // A token the cache still trusts was rejected (revoked, clock skew): get a
                     // fresh one once before giving up.
-                    if let Some((cache, scope)) = req.auth {
-                        cache.invalidate(scope).await;
+                    if let Some((tokens, scope)) = req.auth {
+                        tokens.forget(scope).await;
                     }
                     token_refreshed = true;
                     ambiguous = false;
@@ -285,12 +298,12 @@ impl HttpPipeline {
         for (name, value) in &req.headers {
             builder = builder.header(*name, value);
         }
-        if let Some((cache, scope)) = req.auth {
-            let token = cache
-                .token(scope, deadline)
+        if let Some((tokens, scope)) = req.auth {
+            let token = tokens
+                .bearer(scope, deadline)
                 .await
                 .map_err(AttemptError::Final)?;
-            builder = builder.bearer_auth(token.secret());
+            builder = builder.bearer_auth(&*token);
         }
         builder = match &req.body {
             Body::Empty => builder,

@@ -92,7 +92,7 @@ impl ServiceClient {
             req.body = Body::Json(body);
         }
         req.headers = call.headers;
-        req.auth = Some((&self.tokens, &self.scope));
+        req.auth = Some((&*self.tokens, &self.scope));
         req.resend = call.resend;
         req.probe = call.probe;
         self.http.send(&req, deadline).await

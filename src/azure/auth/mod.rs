@@ -255,6 +255,20 @@ impl TokenCache {
     }
 }
 
+impl crate::azure::http::BearerTokens for TokenCache {
+    fn bearer<'a>(
+        &'a self,
+        scope: &'a str,
+        deadline: &'a Deadline,
+    ) -> futures::future::BoxFuture<'a, Result<Arc<str>, AzureError>> {
+        Box::pin(async move { self.token(scope, deadline).await.map(|t| t.secret) })
+    }
+
+    fn forget<'a>(&'a self, scope: &'a str) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(self.invalidate(scope))
+    }
+}
+
 /// `https://graph.microsoft.com/.default` → `https://graph.microsoft.com`: managed identity
 /// endpoints and the Azure CLI take a resource, not a v2 scope.
 pub(crate) fn scope_to_resource(scope: &str) -> &str {

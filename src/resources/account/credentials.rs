@@ -13,16 +13,14 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::errors::api_diagnostic;
+use super::errors::{api_diagnostic, certificate_write_error, first_taken, taken_conflict};
 use super::AccountModel;
 use crate::azure::users::{
     self, is_well_formed_certificate_user_id, Users, MAX_CERTIFICATE_USER_IDS,
 };
 use crate::azure::{AzureError, Deadline};
 use crate::framework::validators::{cross_rule, each, size_between, string_rule};
-use crate::framework::{
-    Attribute, AttributePath, Diagnostic, Diagnostics, Failure, Tf, Type, Value,
-};
+use crate::framework::{Attribute, Diagnostic, Diagnostics, Failure, Tf, Type, Value};
 
 /// One entry of `authentication_methods`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -154,35 +152,9 @@ pub async fn refuse_taken(
 ) -> Result<(), Diagnostic> {
     let ids = to_write(planned).unwrap_or_default();
     match first_taken(users, &ids, "", deadline).await {
-        Some((value, holders)) => Err(conflict(&value, &holders, None)),
+        Some((value, holders)) => Err(taken_conflict(&value, &holders, None)),
         None => Ok(()),
     }
-}
-
-/// The first of `ids` some live account other than `own_id` holds, with its holders named
-/// "upn (object id)". A lookup that fails counts as free: the write checks again.
-async fn first_taken(
-    users: &Users<'_>,
-    ids: &[String],
-    own_id: &str,
-    deadline: &Deadline,
-) -> Option<(String, String)> {
-    for value in ids {
-        let holders = users.holders_of_certificate_user_id(value, *deadline).await;
-        let mut names = Vec::new();
-        for holder in holders.unwrap_or_default() {
-            if !holder.eq_ignore_ascii_case(own_id) {
-                names.push(match users.get(&holder, deadline).await {
-                    Ok(Some(u)) => format!("{} ({holder})", u.user_principal_name),
-                    _ => holder,
-                });
-            }
-        }
-        if !names.is_empty() {
-            return Some((value.clone(), names.join(", ")));
-        }
-    }
-    None
 }
 
 /// After the user exists: its certificate user ids and its registered methods. A refused
@@ -197,7 +169,7 @@ pub async fn complete_create(
     let id = state.id.as_deref().unwrap_or_default().to_owned();
     if let Some(ids) = to_write(planned) {
         if let Err(e) = users.set_certificate_user_ids(&id, &ids, deadline).await {
-            let why = match write_error(users, &e, &ids, &id, deadline).await {
+            let why = match certificate_write_error(users, &e, &ids, &id, deadline).await {
                 Some(d) => d,
                 None => api_diagnostic(e, "map certificates to", state.upn()),
             };
@@ -223,54 +195,4 @@ pub async fn complete_create(
         .await
         .unwrap_or(Tf::Null);
     Ok(state)
-}
-
-/// A refused write of certificate user ids, as a diagnostic on the attribute; `None` when the
-/// error is about something else.
-pub async fn write_error(
-    users: &Users<'_>,
-    e: &AzureError,
-    ids: &[String],
-    own_id: &str,
-    deadline: &Deadline,
-) -> Option<Diagnostic> {
-    let at = AttributePath::root("certificate_user_ids");
-    if users::is_certificate_user_id_conflict(e) {
-        let (value, holders) = first_taken(users, ids, own_id, deadline).await.unwrap_or((
-            "One of the values".to_owned(),
-            "another (perhaps soft-deleted) account".to_owned(),
-        ));
-        return Some(conflict(&value, &holders, Some(e)));
-    }
-    if users::is_certificate_user_ids_invalid(e) {
-        let detail = format!("Microsoft Entra refused the certificate user ids: {e}");
-        return Some(Diagnostic::error("Invalid certificate user ids", detail).at(at));
-    }
-    if users::is_request_denied(e) {
-        let detail = format!(
-            "Microsoft Entra refused to write the certificate user ids: {e}\n\nFor cloud-only \
-             users this needs at least the Privileged Authentication Administrator role \
-             (\"Mapping to the certificateUserIds attribute in Microsoft Entra ID\"). Assign it \
-             to the provider's service principal (tenant-wide, or at the scope of an \
-             administrative unit the account is in), then apply again."
-        );
-        let summary = "Privileged Authentication Administrator needed";
-        return Some(Diagnostic::error(summary, detail).at(at));
-    }
-    None
-}
-
-fn conflict(value: &str, holders: &str, e: Option<&AzureError>) -> Diagnostic {
-    let service = e
-        .map(|e| format!(" The service said: {e}"))
-        .unwrap_or_default();
-    Diagnostic::error(
-        "Certificate user id already in use",
-        format!(
-            "{value} is already a certificate user id of {holders}: Microsoft Entra allows each \
-             value on one account of the tenant only (soft-deleted users keep theirs until \
-             they are purged). Nothing was written.{service}"
-        ),
-    )
-    .at(AttributePath::root("certificate_user_ids"))
 }

@@ -6,7 +6,7 @@ use crate::azure::{AzureClients, AzureError, Deadline};
 use crate::framework::{AttributePath, Diagnostic, Diagnostics};
 use crate::resources::restricted_unit::access::{restricted_denial, Need};
 
-use super::{credentials, PasswordMode, TYPE_NAME};
+use super::{PasswordMode, TYPE_NAME};
 
 /// The checks of the UPN's domain: at plan time (`Check::Plan`, which also advises, and says
 /// so when the provider cannot look yet) and again before a write (`Check::Write`).
@@ -147,7 +147,7 @@ pub async fn update_failure(
     }
     if let Some(ids) = &changes.certificate_user_ids {
         let users = Users::new(&clients.graph);
-        if let Some(d) = credentials::write_error(&users, &e, ids, id, deadline).await {
+        if let Some(d) = certificate_write_error(&users, &e, ids, id, deadline).await {
             return d;
         }
     }
@@ -238,4 +238,83 @@ pub fn api_diagnostic(e: AzureError, action: &str, who: &str) -> Diagnostic {
         d.detail
     );
     d
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificate user ids
+
+/// The first of `ids` some live account other than `own_id` holds, with its holders named
+/// "upn (object id)". A lookup that fails counts as free: the write checks again.
+pub async fn first_taken(
+    users: &Users<'_>,
+    ids: &[String],
+    own_id: &str,
+    deadline: &Deadline,
+) -> Option<(String, String)> {
+    for value in ids {
+        let holders = users.holders_of_certificate_user_id(value, *deadline).await;
+        let mut names = Vec::new();
+        for holder in holders.unwrap_or_default() {
+            if !holder.eq_ignore_ascii_case(own_id) {
+                names.push(match users.get(&holder, deadline).await {
+                    Ok(Some(u)) => format!("{} ({holder})", u.user_principal_name),
+                    _ => holder,
+                });
+            }
+        }
+        if !names.is_empty() {
+            return Some((value.clone(), names.join(", ")));
+        }
+    }
+    None
+}
+
+/// A refused write of certificate user ids, as a diagnostic on the attribute; `None` when the
+/// error is about something else.
+pub async fn certificate_write_error(
+    users: &Users<'_>,
+    e: &AzureError,
+    ids: &[String],
+    own_id: &str,
+    deadline: &Deadline,
+) -> Option<Diagnostic> {
+    let at = AttributePath::root("certificate_user_ids");
+    if users::is_certificate_user_id_conflict(e) {
+        let (value, holders) = first_taken(users, ids, own_id, deadline).await.unwrap_or((
+            "One of the values".to_owned(),
+            "another (perhaps soft-deleted) account".to_owned(),
+        ));
+        return Some(taken_conflict(&value, &holders, Some(e)));
+    }
+    if users::is_certificate_user_ids_invalid(e) {
+        let detail = format!("Microsoft Entra refused the certificate user ids: {e}");
+        return Some(Diagnostic::error("Invalid certificate user ids", detail).at(at));
+    }
+    if users::is_request_denied(e) {
+        let detail = format!(
+            "Microsoft Entra refused to write the certificate user ids: {e}\n\nFor cloud-only \
+             users this needs at least the Privileged Authentication Administrator role \
+             (\"Mapping to the certificateUserIds attribute in Microsoft Entra ID\"). Assign it \
+             to the provider's service principal (tenant-wide, or at the scope of an \
+             administrative unit the account is in), then apply again."
+        );
+        let summary = "Privileged Authentication Administrator needed";
+        return Some(Diagnostic::error(summary, detail).at(at));
+    }
+    None
+}
+
+pub fn taken_conflict(value: &str, holders: &str, e: Option<&AzureError>) -> Diagnostic {
+    let service = e
+        .map(|e| format!(" The service said: {e}"))
+        .unwrap_or_default();
+    Diagnostic::error(
+        "Certificate user id already in use",
+        format!(
+            "{value} is already a certificate user id of {holders}: Microsoft Entra allows each \
+             value on one account of the tenant only (soft-deleted users keep theirs until \
+             they are purged). Nothing was written.{service}"
+        ),
+    )
+    .at(AttributePath::root("certificate_user_ids"))
 }
