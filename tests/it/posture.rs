@@ -268,6 +268,38 @@ fn posture_check_warns_on_each_degradation_and_destroy_restores_every_policy_tf1
             sync(false);
             check_passes(ctx.workspace)
         }))
+        // With the module's deletion protection on (its default), destroy fails at plan and
+        // nothing is deleted: the tenant's log shows no DELETE. Then it is turned off again.
+        .step(Step::check(|ctx| {
+            let apply = ["apply", "-auto-approve", "-input=false", "-no-color"];
+            let on = [("TF_VAR_deletion_protection", "true")];
+            let protected = ctx.workspace.run_with(&apply, &on);
+            if !protected.success() {
+                return Err(format!("turning protection on failed\n{protected}"));
+            }
+            let seen = ctx.tenant().requests().len();
+            let destroy = ["destroy", "-auto-approve", "-input=false", "-no-color"];
+            let refused = ctx.workspace.run_with(&destroy, &on);
+            if refused.success() || !refused.flattened().contains("Deletion protection is on") {
+                return Err(format!(
+                    "destroy with protection on did not fail on it\n{refused}"
+                ));
+            }
+            let deletes: Vec<String> = ctx.tenant().requests()[seen..]
+                .iter()
+                .filter(|r| r["method"] == "DELETE")
+                .map(|r| r["path"].to_string())
+                .collect();
+            if !deletes.is_empty() {
+                return Err(format!("a refused destroy deleted: {deletes:?}"));
+            }
+            let off = [("TF_VAR_deletion_protection", "false")];
+            let unprotected = ctx.workspace.run_with(&apply, &off);
+            match unprotected.success() {
+                true => Ok(()),
+                false => Err(format!("turning protection off failed\n{unprotected}")),
+            }
+        }))
         // Destroy (protection off): the accounts are gone, and every policy that existed before
         // the apply is exactly as it was (the one created meanwhile loses only our exclusion).
         .step(Step::destroy_check(move |ctx| {
