@@ -3,7 +3,8 @@
 //! assignment removed, the sign-in alert disabled, the diagnostic setting deleted, the account
 //! taken over by directory synchronization, a new policy without the exclusion) turns into its
 //! finding and a warning in `terraform plan`; `terraform apply` repairs what Terraform manages;
-//! and destroying the whole procedure leaves every conditional-access policy as it was.
+//! and destroying the whole procedure leaves every conditional-access policy as it was. A
+//! certificate mapping counts as a phishing-resistant method (issue 10).
 
 use reqwest::Method;
 use serde_json::{json, Value as Json};
@@ -325,5 +326,52 @@ fn posture_check_warns_on_each_degradation_and_destroy_restores_every_policy_tf1
             }
             Ok(())
         }))
+        .run();
+}
+
+/// Certificate-based sign-in counts as a phishing-resistant method in the posture: an account
+/// mapped through `certificate_user_ids` (no authentication method object exists for it in
+/// Graph v1.0) shows `x509Certificate` among its phishing-resistant methods; one without the
+/// mapping shows none.
+#[test]
+fn posture_counts_a_certificate_mapping_as_phishing_resistant() {
+    let config = format!(
+        "{}\nprovider \"breakglass\" {{\n  subscription_id = \"eeb0c733-9a1c-437b-b310-e18599b1b281\"\n}}\n\
+         resource \"breakglass_account\" \"cba\" {{\n  user_principal_name = \"bg-cba-posture@contoso.onmicrosoft.com\"\n  \
+         display_name = \"CBA\"\n  certificate_user_ids = [\"X509:<PN>bg-cba-posture@contoso.com\"]\n  deletion_protection = false\n}}\n\
+         resource \"breakglass_account\" \"plain\" {{\n  user_principal_name = \"bg-plain-posture@contoso.onmicrosoft.com\"\n  \
+         display_name = \"Plain\"\n  deletion_protection = false\n}}\n\
+         data \"breakglass_posture\" \"now\" {{\n  accounts = [breakglass_account.cba.object_id, breakglass_account.plain.object_id]\n}}\n",
+        crate::harness::required_providers()
+    );
+    Case::new()
+        .with_tenant(FakeTenant::start())
+        .step(Step::Apply(config))
+        .step(Step::check(|ctx| {
+            let facts = ctx
+                .state
+                .attribute("data.breakglass_posture.now", "account_facts")?;
+            let methods_of = |upn: &str| -> Result<Vec<String>, String> {
+                let fact = facts
+                    .as_array()
+                    .and_then(|f| f.iter().find(|a| a["user_principal_name"] == upn))
+                    .ok_or_else(|| format!("no facts for {upn}: {facts}"))?;
+                Ok(fact["phishing_resistant_methods"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+                    .collect())
+            };
+            let cba = methods_of("bg-cba-posture@contoso.onmicrosoft.com")?;
+            let plain = methods_of("bg-plain-posture@contoso.onmicrosoft.com")?;
+            match (cba.as_slice(), plain.is_empty()) {
+                ([only], true) if only == "x509Certificate" => Ok(()),
+                _ => Err(format!(
+                    "expected [x509Certificate] and []: {cba:?}, {plain:?}"
+                )),
+            }
+        }))
+        .step(Step::PlanEmpty)
         .run();
 }
