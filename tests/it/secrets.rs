@@ -391,10 +391,10 @@ fn leaks(
     found
 }
 
-fn report(method: &str, search: &Search, secrets: usize, tokens: usize) {
+fn report(method: &str, search: &Search, secrets: usize, tokens: usize, passwords: usize) {
     // Counts for RELIABILITY.md; visible with --no-capture.
     eprintln!(
-        "secrets: {method}: {} artefacts, {} bytes, {secrets} credentials + {tokens} tokens + 1 password searched, 0 hits",
+        "secrets: {method}: {} artefacts, {} bytes, {secrets} credentials + {tokens} tokens + {passwords} passwords searched, 0 hits",
         search.artefacts.len(),
         search.bytes()
     );
@@ -430,7 +430,13 @@ fn quickstart_leaks_nothing(setup: fn(&FakeTenant) -> Method) {
         assert!(!search.hits("p", password, &never).is_empty());
     }
     let tokens = tenant.state.tenant().auth.tokens_seen.len();
-    report(method.name, &search, method.secrets.len(), tokens);
+    report(
+        method.name,
+        &search,
+        method.secrets.len(),
+        tokens,
+        passwords.len(),
+    );
 }
 
 #[test]
@@ -500,5 +506,5 @@ fn write_only_password_is_in_no_state_plan_or_log_tf1_11() {
     );
     assert!(found.is_empty(), "{}", found.join("\n"));
     let tokens = tenant.state.tenant().auth.tokens_seen.len();
-    report("password_wo", &search, method.secrets.len(), tokens);
+    report("password_wo", &search, method.secrets.len(), tokens, 1);
 }
