@@ -222,11 +222,11 @@ async fn observe(
     config: &PostureModel,
     deadline: Deadline,
 ) -> Result<Observed, AzureError> {
-    let users = Users::new(&clients.graph);
-    let holders = RoleManagement::new(&clients.graph)
+    let users = Users::new(&clients.cached.graph);
+    let holders = RoleManagement::new(&clients.cached.graph)
         .active_holders(GLOBAL_ADMINISTRATOR, deadline)
         .await?;
-    let policies = list_policies(&clients.graph, deadline).await?;
+    let policies = list_policies(&clients.cached.graph, deadline).await?;
     let (alerts, monitoring_readable) = match sign_in_alerts(clients, config, deadline).await {
         Ok(alerts) => (alerts, Ok(())),
         Err(why) => (Vec::new(), Err(why)),
@@ -282,11 +282,11 @@ async fn observe(
                     .collect();
             }
             // Certificate-based authentication binds through the mapping, not a method.
-            if users
-                .certificate_user_ids(id, &deadline)
-                .await?
-                .is_some_and(|c| !c.is_empty())
-            {
+            let certificate_ids = match user.certificate_user_ids.clone() {
+                Some(ids) => Some(ids),
+                None => users.certificate_user_ids(id, &deadline).await?,
+            };
+            if certificate_ids.is_some_and(|c| !c.is_empty()) {
                 a.phishing_resistant_methods
                     .push("x509Certificate".to_owned());
             }
@@ -302,7 +302,7 @@ async fn observe(
         .cloned()
         .or_else(|| workspaces.into_iter().next());
     if let (Ok(()), Some(ws)) = (&observed.monitoring_readable, &observed.workspace_id) {
-        let settings = EntraDiagnosticSettings::new(&clients.arm)
+        let settings = EntraDiagnosticSettings::new(&clients.cached.arm)
             .list(&deadline)
             .await;
         match settings {
@@ -328,7 +328,7 @@ async fn sign_in_alerts(
     config: &PostureModel,
     deadline: Deadline,
 ) -> Result<Vec<(ScheduledQueryRule, Vec<String>)>, String> {
-    let rules = ScheduledQueryRules::new(&clients.arm);
+    let rules = ScheduledQueryRules::new(&clients.cached.arm);
     let all = match config.alert_ids.get() {
         Some(ids) => {
             let mut found = Vec::new();
@@ -351,7 +351,7 @@ async fn sign_in_alerts(
                 .map_err(|e| e.to_string())?
         }
     };
-    let groups = ActionGroups::new(&clients.arm);
+    let groups = ActionGroups::new(&clients.cached.arm);
     let mut notifying = Vec::new();
     for rule in all.into_iter().filter(|r| r.enabled) {
         let mut receives = false;

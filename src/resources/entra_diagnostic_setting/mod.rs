@@ -150,9 +150,14 @@ impl ModelResource<AzureClients> for EntraDiagnosticSettingResource {
     ) -> Result<Option<DiagnosticSettingModel>, Diagnostics> {
         let deadline = shared::deadline(&TIMEOUTS, &state.timeouts, Operation::Read)?;
         let name = state.name.required("name")?;
-        let settings = EntraDiagnosticSettings::new(&clients.arm);
-        match settings.get(&name, &deadline).await {
-            Ok(found) => Ok(found.map(|s| observed(&s, &state))),
+        // The tenant holds at most five settings: the listing reads this one and is the same
+        // answer the plan check (limits, duplicate exports) and the posture data source need.
+        let settings = EntraDiagnosticSettings::new(&clients.cached.arm);
+        match settings.list(&deadline).await {
+            Ok(all) => Ok(all
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(&name))
+                .map(|s| observed(s, &state))),
             Err(e) => Err(arm_diagnostic(clients, e, &deadline).await.into()),
         }
     }
@@ -290,7 +295,7 @@ async fn plan_checks(
 ) -> Diagnostics {
     let deadline = Deadline::after(PLAN_CHECK_TIMEOUT);
     let mut found = Diagnostics::new();
-    let settings = EntraDiagnosticSettings::new(&clients.arm);
+    let settings = EntraDiagnosticSettings::new(&clients.cached.arm);
     // Listing needs microsoft.aadiam/diagnosticSettings/read: a 403 here means the principal
     // has no role at the scope at all.
     let existing = match settings.list(&deadline).await {
@@ -318,7 +323,13 @@ async fn plan_checks(
     let Some(categories) = planned.categories.get() else {
         return found;
     };
-    if let Ok(offered) = settings.categories(&deadline).await {
+    // The tenant accepted these categories when the setting was written; only a write needs
+    // them checked against its list again.
+    let offered = match writes {
+        true => settings.categories(&deadline).await.ok(),
+        false => None,
+    };
+    if let Some(offered) = offered {
         let unknown: Vec<&String> = categories
             .iter()
             .filter(|c| !offered.iter().any(|o| o.eq_ignore_ascii_case(c)))
@@ -361,7 +372,7 @@ async fn plan_checks(
 /// read decides nothing.
 async fn read_only_roles(clients: &AzureClients, deadline: &Deadline) -> Option<Diagnostic> {
     let object_id = shared::arm_caller_object_id(clients, deadline).await.ok()?;
-    let assignments = EntraDiagnosticSettings::new(&clients.arm)
+    let assignments = EntraDiagnosticSettings::new(&clients.cached.arm)
         .role_assignments_of(&object_id, deadline)
         .await
         .ok()?;
