@@ -137,13 +137,14 @@ impl ConsistencyWait {
         }
     }
 
-    /// Polls a status until `done` holds for one read, at once and then every `interval`,
-    /// slowing down (doubling every twenty reads, at most five seconds apart) so that a long
-    /// wait does not keep asking several times a second. For a state the service reports as
-    /// final and never leaves (a PIM request's `Provisioned` or `Revoked`): no streak is
-    /// needed, and the first read that shows it ends the wait.
+    /// Polls a status until `done` holds for one read: the first read after `first`, then one
+    /// every `interval`, slowing down (doubling every twenty reads, at most five seconds apart)
+    /// so that a long wait does not keep asking several times a second. For a state the
+    /// service reports as final and never leaves (a PIM request's `Provisioned` or `Revoked`):
+    /// no streak is needed, and the first read that shows it ends the wait.
     pub async fn until_final<T, F, Fut>(
         &self,
+        first: Duration,
         mut read: F,
         done: impl Fn(&T) -> bool,
     ) -> Result<T, AzureError>
@@ -151,6 +152,10 @@ impl ConsistencyWait {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AzureError>>,
     {
+        if self.deadline.would_pass(first) {
+            return Err(self.timed_out(0));
+        }
+        tokio::time::sleep(first).await;
         let mut reads = 0u32;
         loop {
             let value = read().await?;
@@ -319,6 +324,7 @@ mod tests {
         let n = AtomicU32::new(0);
         let got = fast(Duration::from_secs(5))
             .until_final(
+                Duration::ZERO,
                 || {
                     let i = n.fetch_add(1, Ordering::SeqCst) as usize;
                     async move { Ok(answers[i]) }

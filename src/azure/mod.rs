@@ -12,6 +12,8 @@
 //! - `service`, `graph`, `arm`: service clients and nextLink paging streams.
 //! - `consistency`: `ConsistencyWait`; `locks`: `ObjectLocks`.
 //! - `read_cache`: recent answers, so one command does not read the same thing twice.
+//! - `throttle`: after a 429 the whole family waits; conditional access then goes at its
+//!   documented rate.
 //! - `error`: `AzureError` and friends; `redact`: what may be logged.
 //!
 //! Typed APIs, one file per area: Graph `users`, `role_management`, `conditional_access`;
@@ -40,6 +42,7 @@ pub mod redact;
 pub mod retry;
 pub mod role_management;
 pub mod service;
+pub mod throttle;
 pub mod transport;
 pub mod users;
 

@@ -705,10 +705,13 @@ pub enum Origin {
 /// missing for longer most likely does not exist.
 const PRINCIPAL_REPLICATION_PATIENCE: Duration = Duration::from_secs(5 * 60);
 
-/// How often a PIM request's status is read while PIM works on it (at first; `until_final`
-/// slows down after a few seconds). PIM typically takes seconds, so a quarter of a second
-/// keeps the wait close to PIM's own time at four small reads a second.
-const PIM_STATUS_POLL: Duration = Duration::from_millis(250);
+/// When a pending PIM request's status is read: first a second after it was accepted, then
+/// every half second (`until_final` slows down after ten seconds). PIM provisions
+/// asynchronously and takes seconds ("Create roleAssignmentScheduleRequest": the request is
+/// answered while its status is still pending), so asking sooner or more often costs requests
+/// — each counted against Graph's limits — and gains at most half a second.
+const PIM_STATUS_FIRST: Duration = Duration::from_secs(1);
+const PIM_STATUS_POLL: Duration = Duration::from_millis(500);
 
 impl AssignmentKey {
     /// "Global Administrator (62e9…) for principal … at scope /", for messages.
@@ -825,9 +828,9 @@ impl RoleManagement<'_> {
     /// Waits until PIM has provisioned `request` — permanently — and its schedule reads back.
     /// The request's own status is what PIM reports progress on ("Create
     /// roleAssignmentScheduleRequest": `PendingProvisioning` until the assignment is in
-    /// force, then `Provisioned`, a final state), so only the request is polled, every quarter
-    /// of a second at first; then the schedule it made is read once (or, should replicas lag,
-    /// until they agree). A request PIM failed is an error.
+    /// force, then `Provisioned`, a final state), so only the request is polled (a second after
+    /// it was accepted, then every half second); then the schedule it made is read once (or,
+    /// should replicas lag, until they agree). A request PIM failed is an error.
     pub async fn wait_provisioned(
         &self,
         key: &AssignmentKey,
@@ -875,6 +878,7 @@ impl RoleManagement<'_> {
         let found = ConsistencyWait::new(format!("PIM to {verb} {}", key.describe()), deadline)
             .interval(PIM_STATUS_POLL)
             .until_final(
+                PIM_STATUS_FIRST,
                 || self.request(&request.id, &deadline),
                 |r| r.as_ref().is_some_and(ScheduleRequest::is_final),
             )

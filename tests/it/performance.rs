@@ -410,3 +410,124 @@ fn a_refresh_lists_the_policies_once_per_exclusion_not_per_account_or_policy() {
     );
     assert_eq!(single_reads, 0, "no policy is read on its own");
 }
+
+/// Conditional access under its documented limit — one request per second per tenant for all
+/// apps ("Microsoft Graph service-specific throttling limits") — plus 429s with `Retry-After`
+/// that the limit does not explain: the exclusion lands on every policy with no failure, and
+/// once the tenant has refused a burst the provider keeps to the rate (`src/azure/throttle.rs`)
+/// instead of running into the limit again: the only requests the limit refuses are the
+/// first writes sent at once before it was known.
+#[test]
+fn a_throttled_tenant_gets_every_exclusion_without_a_failure() {
+    let Some(terraform) = requires_terraform("1.0") else {
+        return;
+    };
+    // 30 policies in scope: the default seed's 11 plus generated report-only ones.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seed = dir.path().join("thirty-policies.json");
+    std::fs::write(
+        &seed,
+        json!({"extends": "default", "directory": {"conditionalAccessPolicyGenerator": {
+            "fillTo": 31, "displayNamePrefix": "Throttled test policy"}}})
+        .to_string(),
+    )
+    .expect("write seed");
+    let tenant = FakeTenant::with_seed(seed.to_str().expect("utf-8 path"));
+    let policies = policies_in_scope(&tenant);
+    tenant.admin(
+        "PUT",
+        "/throttle",
+        Some(&json!({"family": "graph-conditional-access", "limit": 1, "window_s": 1})),
+    );
+    tenant.admin(
+        "POST",
+        "/faults",
+        Some(&json!([{
+            "method": "PATCH",
+            "path": ".*/identity/conditionalAccess/policies/.*",
+            "status": 429,
+            "retry_after": 1,
+            "after": 10,
+            "times": 3
+        }])),
+    );
+    let ws = Workspace::new(terraform, tenant.provider_env());
+    let mut hcl = format!(
+        "{}\nprovider \"breakglass\" {{}}\n",
+        crate::harness::required_providers()
+    );
+    for n in ["a", "b"] {
+        hcl.push_str(&format!(
+            "\nresource \"breakglass_account\" \"{n}\" {{\n  user_principal_name = \
+             \"bg-throttled-{n}@contoso.onmicrosoft.com\"\n  display_name        = \
+             \"Throttled {n}\"\n}}\n"
+        ));
+    }
+    hcl.push_str(
+        "\nresource \"breakglass_ca_exclusion\" \"both\" {\n  user_ids = \
+         [breakglass_account.a.object_id, breakglass_account.b.object_id]\n}\n",
+    );
+    ws.write_config(&hcl);
+    let apply = ws.run(APPLY);
+    assert!(apply.success(), "{apply}");
+    let log = tenant.requests();
+    let plan = ws.run(PLAN);
+    assert_eq!(
+        plan.exit_code,
+        Some(0),
+        "the plan after apply is empty\n{plan}"
+    );
+
+    let state = tenant.dump();
+    let accounts: Vec<String> = state["directory"]["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|u| {
+            u["userPrincipalName"]
+                .as_str()
+                .is_some_and(|upn| upn.starts_with("bg-throttled-"))
+        })
+        .filter_map(|u| u["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(accounts.len(), 2);
+    let lacking: Vec<String> = state["directory"]["conditionalAccessPolicies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| in_scope(p))
+        .filter(|p| {
+            let excluded = &p["conditions"]["users"]["excludeUsers"];
+            !accounts
+                .iter()
+                .all(|a| excluded.as_array().is_some_and(|l| l.contains(&json!(a))))
+        })
+        .filter_map(|p| p["id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        lacking.is_empty(),
+        "policies without the exclusion: {lacking:?}"
+    );
+
+    let ca: Vec<&Json> = log
+        .iter()
+        .filter(|e| e["family"] == "graph-conditional-access")
+        .collect();
+    let refused_by_limit = ca
+        .iter()
+        .filter(|e| e["status"] == 429 && e["fault"].is_null())
+        .count();
+    let injected = ca.iter().filter(|e| !e["fault"].is_null()).count();
+    println!(
+        "{policies} policies under 1 request/s: {} conditional-access requests, {injected} \
+         injected 429s, {refused_by_limit} refused by the limit",
+        ca.len()
+    );
+    assert_eq!(injected, 3, "the injected 429s were met");
+    // The first writes go out together (four at a time) before the limit is known; after
+    // that nothing is sent faster than it allows.
+    assert!(
+        refused_by_limit <= 4,
+        "{refused_by_limit} requests refused by the limit after it was known"
+    );
+}

@@ -13,6 +13,7 @@ use crate::azure::conditional_access::{
     list_policies, lost_update, policy, write_exclusions, ExclusionMerge, ExclusionWrite,
     PolicyRead, MAX_BASE_AGE, MAX_MERGES,
 };
+use crate::azure::throttle::Family;
 use crate::azure::{AzureClients, AzureError, Deadline};
 use crate::framework::{Diagnostic, Diagnostics, Tf};
 
@@ -289,11 +290,26 @@ pub(super) async fn reconcile(
     let mut policies = list_policies(&clients.graph, deadline).await?;
     let changes = plan_changes(&policies, owned, old, new);
     let listing = Listing::new(listed_at, policies.clone());
-    let (graph, locks, listing) = (&clients.graph, clients.locks.as_ref(), &listing);
+    // Once the tenant throttles conditional access, its requests go one per second
+    // (`throttle.rs`): the writes then take turns, so that each merge starts from a copy read
+    // just before its own PATCH rather than one that waited in line behind three others.
+    let turns = tokio::sync::Mutex::new(());
+    let (graph, locks, listing, turns) = (&clients.graph, clients.locks.as_ref(), &listing, &turns);
+    let paced = || {
+        graph
+            .service()
+            .http
+            .throttle
+            .is_paced(Family::ConditionalAccess)
+    };
     let write_all = |changes: Vec<PolicyChange>| {
         stream::iter(changes)
             .map(|change| async move {
                 let id = &change.policy_id;
+                let _turn = match paced() {
+                    true => Some(turns.lock().await),
+                    false => None,
+                };
                 let base = listing.base(clients, id, deadline).await;
                 let write = write_exclusions(graph, locks, id, &change.merge, base, deadline).await;
                 (change, write)

@@ -296,19 +296,35 @@ async fn plan_checks(
     let deadline = Deadline::after(PLAN_CHECK_TIMEOUT);
     let mut found = Diagnostics::new();
     let settings = EntraDiagnosticSettings::new(&clients.cached.arm);
+    // The three reads are independent: they go out together. The tenant accepted these
+    // categories when the setting was written; only a write needs them checked against its
+    // list again, and the caller's roles only matter for a write.
+    let (existing, read_only, offered) = futures::join!(
+        settings.list(&deadline),
+        async {
+            match writes {
+                true => read_only_roles(clients, &deadline).await,
+                false => None,
+            }
+        },
+        async {
+            match writes && planned.categories.get().is_some() {
+                true => settings.categories(&deadline).await.ok(),
+                false => None,
+            }
+        },
+    );
     // Listing needs microsoft.aadiam/diagnosticSettings/read: a 403 here means the principal
     // has no role at the scope at all.
-    let existing = match settings.list(&deadline).await {
+    let existing = match existing {
         Ok(existing) => existing,
         Err(e) => {
             found.push(arm_diagnostic(clients, e, &deadline).await);
             return found;
         }
     };
-    if writes {
-        if let Some(d) = read_only_roles(clients, &deadline).await {
-            found.push(d);
-        }
+    if let Some(d) = read_only {
+        found.push(d);
     }
     let Some(name) = planned.name.get() else {
         return found;
@@ -322,12 +338,6 @@ async fn plan_checks(
     }
     let Some(categories) = planned.categories.get() else {
         return found;
-    };
-    // The tenant accepted these categories when the setting was written; only a write needs
-    // them checked against its list again.
-    let offered = match writes {
-        true => settings.categories(&deadline).await.ok(),
-        false => None,
     };
     if let Some(offered) = offered {
         let unknown: Vec<&String> = categories
