@@ -110,9 +110,13 @@ elif ! git diff --quiet HEAD -- src fake-tenant Cargo.toml Cargo.lock build.rs p
   revision+=" + uncommitted changes"
 fi
 if [[ "${BENCH_BUILD:-1}" != 0 ]]; then
-  log "cargo build --release of $revision (provider + emulated tenant) into $target"
+  log "cargo build --release of $revision (provider, then the emulated tenant) into $target"
+  # Two builds: together, cargo would give the provider the tenant's tokio features (its
+  # multi-threaded scheduler), which the shipped binary (`make release`: the provider alone)
+  # does not have.
   (cd "$src" && CARGO_TARGET_DIR="$target" cargo build --release --quiet \
-    -p terraform-provider-breakglass -p breakglass-fake-tenant --bins) \
+    -p terraform-provider-breakglass --bin terraform-provider-breakglass \
+    && CARGO_TARGET_DIR="$target" cargo build --release --quiet -p breakglass-fake-tenant --bins) \
     || die "the release build of $revision failed (BENCH_REV=HEAD measures the last commit)"
 else
   revision="binaries already in $target/release (not rebuilt; the tree is at $revision)"
