@@ -320,7 +320,7 @@ resource "breakglass_ca_exclusion" "both" {
 """
 
 # A listing older than this is read again before a merge (src/azure/conditional_access.rs).
-MAX_BASE_AGE_S = 5
+MAX_BASE_AGE_S = 0.5
 
 
 def throttled_cmd(a):
@@ -356,7 +356,9 @@ def throttled_cmd(a):
         plan_rc, _ = terraform(a.terraform, wd, PLAN, t.env, log)
     # Needed: one listing, one PATCH per policy, one verifying listing, and a listing again
     # whenever the last one is older than MAX_BASE_AGE_S: at the allowed rate a listing serves
-    # the PATCHes of the next MAX_BASE_AGE_S seconds, less its own slot.
+    # the PATCHes of the next MAX_BASE_AGE_S seconds, less its own slot — at one request per
+    # second and half a second, just the next one: a read per PATCH, as a GET before each
+    # PATCH would be.
     per_listing = max(1, int(MAX_BASE_AGE_S * rate) - 1)
     needed = policies + 2 + max(0, math.ceil(policies / per_listing) - 1)
     print(json.dumps({
@@ -455,8 +457,9 @@ def report_cmd(a):
         out.append(f"P5 details: {thr['policies']} policies in scope; {thr['ca_requests']} "
                    f"conditional-access requests sent ({thr['ca_injected']} answered by injected "
                    f"429s, {thr['ca_throttled']} refused by the limit); needed {thr['needed']} "
-                   f"(one PATCH per policy, a listing before and after, and a listing again "
-                   f"each time the last one is {MAX_BASE_AGE_S} s old) → bound "
+                   f"(one PATCH per policy, a listing before and after, and a read again "
+                   f"before each PATCH whose copy is over {MAX_BASE_AGE_S} s old — at this "
+                   f"rate every one) → bound "
                    f"{fmt_s(thr['bound_ms'])} s at {thr['rate']:g} request/s; against the "
                    f"strict bound ({thr['needed_strict']} requests, no listing again) the ratio "
                    f"is {thr['ms'] / thr['bound_strict_ms']:.2f}; plan after apply exit code "

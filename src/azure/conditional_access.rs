@@ -120,13 +120,14 @@ pub fn lost_update(merge: &ExclusionMerge, bases: &[PolicyVersion], policy: &Jso
 /// them.
 pub const MAX_MERGES: u32 = 6;
 
-/// How old a copy of a policy (from a listing) may be for a merge to be computed from it. A GET
-/// sent right before the PATCH is no fresher in any way that counts: Entra serves reads from
-/// replicas that lag writes by seconds ("Designing for Eventual Consistency for Microsoft
-/// Entra"), and under the conditional-access limit of one request per second ("Microsoft Graph
-/// service-specific throttling limits") that GET would itself be a second old when the PATCH
-/// goes out. Older copies are read again (a listing refreshes every policy at once).
-pub const MAX_BASE_AGE: Duration = Duration::from_secs(5);
+/// How old a copy of a policy (from a listing) may be for a merge to be computed from it;
+/// older copies are read again (a listing refreshes every policy at once). A PATCH computed
+/// from a copy is another writer's lost update if that writer's own PATCH landed after the
+/// copy was read, and that writer finds out only by listing again after ours has landed: the
+/// exclusion resource's check comes a second after its last write (`SETTLE` in
+/// `resources/ca_exclusion/ownership.rs`), so copies may be half of that old and a PATCH built
+/// on one still lands — a round trip later — before the other writer looks.
+pub const MAX_BASE_AGE: Duration = Duration::from_millis(500);
 
 /// A policy as read at a moment (from a listing or a GET): what a merge may start from.
 #[derive(Debug, Clone)]

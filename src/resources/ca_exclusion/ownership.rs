@@ -232,8 +232,9 @@ pub(super) struct Reconciled {
 
 /// The last listing of the policies, shared by the writes of one reconcile: each merge starts
 /// from its copy while that is at most `MAX_BASE_AGE` old, and the first write that finds it
-/// older lists again for all of them (under a throttled tenant that is one request for every
-/// policy instead of a GET each).
+/// older lists again for all of them (one request, however many policies it refreshes). Under
+/// the conditional-access limit of one request per second every write finds it older, and a
+/// write costs a listing and its PATCH, as a GET before each PATCH would.
 struct Listing {
     latest: tokio::sync::Mutex<(Instant, Vec<Json>)>,
 }
@@ -259,9 +260,9 @@ impl Listing {
     ) -> Option<PolicyRead> {
         let mut latest = self.latest.lock().await;
         if latest.0.elapsed() > MAX_BASE_AGE {
-            let at = Instant::now();
+            // Aged from its answer: under the rate limit the request may wait for its turn.
             if let Ok(policies) = list_policies(&clients.graph, deadline).await {
-                *latest = (at, policies);
+                *latest = (Instant::now(), policies);
             }
         }
         let (at, policies) = &*latest;
@@ -286,10 +287,9 @@ pub(super) async fn reconcile(
     new: Option<&ExclusionSpec>,
     deadline: Deadline,
 ) -> Result<Reconciled, AzureError> {
-    let listed_at = Instant::now();
     let mut policies = list_policies(&clients.graph, deadline).await?;
     let changes = plan_changes(&policies, owned, old, new);
-    let listing = Listing::new(listed_at, policies.clone());
+    let listing = Listing::new(Instant::now(), policies.clone());
     // Once the tenant throttles conditional access, its requests go one per second
     // (`throttle.rs`): the writes then take turns, so that each merge starts from a copy read
     // just before its own PATCH rather than one that waited in line behind three others.
@@ -357,8 +357,9 @@ pub(super) async fn reconcile(
 
 /// How long after the last write the first check lists the policies, and the least a final
 /// listing must come after it. Another process whose PATCH was computed from a read taken
-/// before ours can land after ours; its request is in flight for about a round trip, so one
-/// second covers it on a tenant whose replicas keep up (no lag seen).
+/// before ours can land after ours: its copy is at most `MAX_BASE_AGE` (half a second) old
+/// and its request in flight for about a round trip, so one second covers it on a tenant whose
+/// replicas keep up (no lag seen).
 const SETTLE: Duration = Duration::from_secs(1);
 
 /// Pause between listings while replicas still show a written policy as it was.
@@ -409,12 +410,14 @@ where
             break;
         }
         tokio::time::sleep(pause).await;
+        // Sent no earlier than this (what the settle rules compare with); its copies are
+        // aged from its answer.
         let listed_at = Instant::now();
         let Ok(now) = list_policies(&clients.graph, deadline).await else {
             // The writes stand as accepted; the next refresh looks again.
             return last;
         };
-        listing.replace(listed_at, now.clone()).await;
+        listing.replace(Instant::now(), now.clone()).await;
         let mut lost = Vec::new();
         for (change, write) in results.iter_mut().filter(|(_, w)| pending(w)) {
             let key = change.policy_id.to_ascii_lowercase();
