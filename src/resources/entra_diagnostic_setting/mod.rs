@@ -315,11 +315,22 @@ async fn plan_checks(
         },
     );
     // Listing needs microsoft.aadiam/diagnosticSettings/read: a 403 here means the principal
-    // has no role at the scope at all.
+    // has no role at the scope at all. Any other failure (no token in time, the service
+    // unreachable) only means the plan could not check: a warning, and the apply reports
+    // what the tenant says.
     let existing = match existing {
         Ok(existing) => existing,
-        Err(e) => {
+        Err(e) if e.status() == Some(403) => {
             found.push(arm_diagnostic(clients, e, &deadline).await);
+            return found;
+        }
+        Err(e) => {
+            found.push(Diagnostic::warning(
+                "Diagnostic settings not checked",
+                format!(
+                    "The tenant's diagnostic settings could not be listed before applying, so                      the plan cannot tell whether the five-setting limit or a duplicate export                      stands in the way: {e}"
+                ),
+            ));
             return found;
         }
     };
