@@ -15,6 +15,13 @@
 #     median of PLAN_REPS, plus provider starts per plan (from TF_LOG=debug) and requests the tenant
 #     served per plan (from its request log);
 #   * floors: the same harness on /bin/echo, and the same terraform commands with no provider at all.
+#   * the whole job (issue 13, scripts/bench_job.py): requests per command against the minimum
+#     (quickstart apply, no-change plan, destroy); the quickstart apply with LATENCY_MS added to
+#     every request, next to its critical-path bound (plus Terraform's own time on the same
+#     objects, terraform_data) and the original procedure replayed one request at a time; two
+#     accounts excluded from 195 policies under the documented conditional-access limit (1
+#     request/s) with injected 429s, next to the bound that limit imposes. Each goal is printed
+#     with its reference and ratio.
 #
 # Peers: if PEERS_SH names a peer script (default ../shared/bench/peers.sh when present; PEERS_SH=none
 # skips), it runs in the same invocation with our binary as an extra provider, so Go providers and ours
@@ -22,6 +29,9 @@
 #
 # Knobs (environment):
 #   HS_RUNS (40), HS_WARMUP (3), RSS_RUNS (3), SCHEMA_REPS (10), PLAN_REPS (10)   repetitions
+#   JOB_REPS (3)      quickstart applies with latency (each with a fresh tenant, after a warm-up)
+#   LATENCY_MS (20)   added by the emulated tenant to every request of the latency runs
+#   BENCH_THROTTLED=0 skip the throttled-tenant run (about four minutes)
 #   BENCH_REV         a commit to build from `git archive` and measure instead of the working tree
 #   BENCH_TARGET_DIR  cargo target dir for BENCH_REV builds (default target/bench)
 #   BENCH_BUILD=0     measure the release binaries already built, without building
@@ -41,6 +51,8 @@ HS_WARMUP=${HS_WARMUP:-3}
 RSS_RUNS=${RSS_RUNS:-3}
 SCHEMA_REPS=${SCHEMA_REPS:-10}
 PLAN_REPS=${PLAN_REPS:-10}
+JOB_REPS=${JOB_REPS:-3}
+LATENCY_MS=${LATENCY_MS:-20}
 export HS_RUNS HS_WARMUP RSS_RUNS SCHEMA_REPS
 PYTHON=${PYTHON:-python3}
 # Terraform's documented go-plugin magic cookie: not a secret, only a guard against running a
@@ -98,9 +110,13 @@ elif ! git diff --quiet HEAD -- src fake-tenant Cargo.toml Cargo.lock build.rs p
   revision+=" + uncommitted changes"
 fi
 if [[ "${BENCH_BUILD:-1}" != 0 ]]; then
-  log "cargo build --release of $revision (provider + emulated tenant) into $target"
+  log "cargo build --release of $revision (provider, then the emulated tenant) into $target"
+  # Two builds: together, cargo would give the provider the tenant's tokio features (its
+  # multi-threaded scheduler), which the shipped binary (`make release`: the provider alone)
+  # does not have.
   (cd "$src" && CARGO_TARGET_DIR="$target" cargo build --release --quiet \
-    -p terraform-provider-breakglass -p breakglass-fake-tenant --bins) \
+    -p terraform-provider-breakglass --bin terraform-provider-breakglass \
+    && CARGO_TARGET_DIR="$target" cargo build --release --quiet -p breakglass-fake-tenant --bins) \
     || die "the release build of $revision failed (BENCH_REV=HEAD measures the last commit)"
 else
   revision="binaries already in $target/release (not rebuilt; the tree is at $revision)"
@@ -389,12 +405,30 @@ printf '{"name": "plan details", "starts": %s, "requests_per_plan": "%s", "plans
 kill "$tenant_pid" 2>/dev/null || true
 wait "$tenant_pid" 2>/dev/null || true
 tenant_pid=""
-unset ARM_CLIENT_SECRET
+unset ARM_CLIENT_SECRET ARM_TENANT_ID ARM_CLIENT_ID BREAKGLASS_LOGIN_ENDPOINT \
+  BREAKGLASS_GRAPH_ENDPOINT BREAKGLASS_RESOURCE_MANAGER_ENDPOINT
+
+# -------------------------------------------------------------- the whole job (issue 13)
+# Each part starts its own emulated tenant (credentials through the environment only).
+job() {
+  "$PYTHON" "$src/scripts/bench_job.py" "$@" --root "$src" \
+    --tenant-bin "$work/bin/breakglass-fake-tenant" --terraform "$terraform" --work "$work/job"
+}
+log "requests per command: quickstart apply, no-change plan, destroy, against the minimum"
+job requests >>"$results" || die "the request-count run failed (logs in $work/job with KEEP_WORK=1)"
+log "quickstart apply with ${LATENCY_MS} ms per request: $JOB_REPS runs, Terraform alone, the original procedure"
+job latency --reps "$JOB_REPS" --latency-ms "$LATENCY_MS" >>"$results" \
+  || die "the latency run failed (logs in $work/job with KEEP_WORK=1)"
+if [[ "${BENCH_THROTTLED:-1}" != 0 ]]; then
+  log "throttled tenant: 2 accounts x 195 policies at the documented 1 request/s (about 4 minutes)"
+  job throttled >>"$results" || die "the throttled run failed (logs in $work/job with KEEP_WORK=1)"
+fi
 echo "load average after our measurements: $(load)" >>"$work/facts.txt"
 
 report="$work/report.md"
 status=0
 py report "$results" "$work/facts.txt" >"$report" || status=$?
+"$PYTHON" "$src/scripts/bench_job.py" report --results "$results" >>"$report" || status=$?
 
 # ------------------------------------------------------------------------------- peers, same run
 if [[ -n "$peers_sh" ]]; then

@@ -44,7 +44,10 @@ fn main() -> ExitCode {
         }
     };
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: every RPC waits on the network, never on the CPU for long, so a second
+    // scheduler thread (and its stack, its malloc arena, the work-stealing code) would only add
+    // memory to each of the several provider processes a command starts (BENCHMARKS.md, P2).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

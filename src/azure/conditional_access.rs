@@ -114,15 +114,167 @@ pub fn lost_update(merge: &ExclusionMerge, bases: &[PolicyVersion], policy: &Jso
     !merge.is_reflected_in(policy) && !bases.contains(&PolicyVersion::of(policy))
 }
 
-/// Merges of one policy in a single [`change_exclusions`]: the first write plus the merges
-/// done again after another writer replaced ours. Each starts from a fresh read, so only a
-/// writer that keeps replacing the policy faster than we read it back exhausts them.
-const MAX_MERGES: u32 = 6;
+/// Merges of one policy in a single [`change_exclusions`] (or one reconcile): the first write
+/// plus the merges done again after another writer replaced ours. Each starts from a fresh
+/// read, so only a writer that keeps replacing the policy faster than we read it back exhausts
+/// them.
+pub const MAX_MERGES: u32 = 6;
 
-/// One read-modify-write of a policy's exclusions under its `ObjectLocks` entry: read, merge,
-/// PATCH the whole `conditions.users` (once: never a stale body re-sent later), then read back
-/// until the replicas show the change, so that the caller's state and the next writer under the
-/// lock both see it.
+/// How old a copy of a policy (from a listing) may be for a merge to be computed from it;
+/// older copies are read again (a listing refreshes every policy at once). A PATCH computed
+/// from a copy is another writer's lost update if that writer's own PATCH landed after the
+/// copy was read, and that writer finds out only by listing again after ours has landed: the
+/// exclusion resource's check comes a second after its last write (`SETTLE` in
+/// `resources/ca_exclusion/ownership.rs`), so copies may be half of that old and a PATCH built
+/// on one still lands — a round trip later — before the other writer looks.
+pub const MAX_BASE_AGE: Duration = Duration::from_millis(500);
+
+/// A policy as read at a moment (from a listing or a GET): what a merge may start from.
+#[derive(Debug, Clone)]
+pub struct PolicyRead {
+    pub policy: Json,
+    pub at: Instant,
+}
+
+impl ExclusionWrite {
+    fn new() -> Self {
+        ExclusionWrite {
+            accepted: None,
+            result: Ok(None),
+            bases: Vec::new(),
+            lost_updates: 0,
+            written_at: None,
+            observed_lag: Duration::ZERO,
+        }
+    }
+}
+
+impl PolicyVersion {
+    fn to_json(&self) -> Json {
+        json!([self.modified, self.users])
+    }
+
+    fn is_noted(&self, noted: &Json) -> bool {
+        noted.as_array().is_some_and(|pair| {
+            pair.first() == Some(&self.modified) && pair.get(1) == Some(&self.users)
+        })
+    }
+}
+
+/// `copy` as far as this process knows: a copy showing a version one of our own earlier writes
+/// replaced (a replica that has not caught up with it, or a listing taken before it) gets the
+/// `conditions.users` that write sent. Any other version is someone's newer write, or ours
+/// shown, and stands as read.
+fn with_own_write(locks: &ObjectLocks, key: &str, mut copy: Json) -> Json {
+    let Some((_, note)) = locks.last_write(key) else {
+        return copy;
+    };
+    let version = PolicyVersion::of(&copy);
+    let replaced = note["bases"]
+        .as_array()
+        .is_some_and(|bases| bases.iter().any(|b| version.is_noted(b)));
+    if replaced {
+        if let Some(users) = copy.pointer_mut("/conditions/users") {
+            *users = note["users"].clone();
+        }
+    }
+    copy
+}
+
+/// One read-modify-write of a policy's exclusions under its `ObjectLocks` entry, without a
+/// read-back: merge into `base` (a copy from a listing, when it is at most [`MAX_BASE_AGE`] old)
+/// or into a fresh read, PATCH the whole `conditions.users` once, and return the policy as the
+/// PATCH left it. A write that failed transiently is never re-sent later with its old body: the
+/// policy is read again and the merge recomputed, as many times as the pipeline's retry policy
+/// gives any request. Whether the write stays in place — another process can replace it, Graph
+/// having no `If-Match` on these policies — is for the caller to check afterwards
+/// ([`lost_update`]); [`change_exclusions`] and the exclusion resource's reconcile both do.
+pub async fn write_exclusions(
+    graph: &GraphClient,
+    locks: &ObjectLocks,
+    policy_id: &str,
+    merge: &ExclusionMerge,
+    base: Option<PolicyRead>,
+    deadline: Deadline,
+) -> ExclusionWrite {
+    let key = lock_key(policy_id);
+    let _guard = locks.lock(&key).await;
+    let mut write = ExclusionWrite::new();
+    let finish = |mut write: ExclusionWrite, result| {
+        write.result = result;
+        write
+    };
+    let fresh = base.filter(|b| b.at.elapsed() <= MAX_BASE_AGE);
+    let mut current = match fresh {
+        Some(read) => with_own_write(locks, &key, read.policy),
+        None => match get_policy(graph, policy_id, &deadline).await {
+            Ok(Some(p)) => with_own_write(locks, &key, p),
+            other => return finish(write, other),
+        },
+    };
+    // A PATCH that failed without telling whether it took effect (a 5xx, a lost answer).
+    let mut in_doubt: Option<MergeEffect> = None;
+    let mut failures = 0u32;
+    let max_attempts = graph.service().http.policy.max_attempts;
+    loop {
+        let Some(users) = policy::users(&current) else {
+            return finish(write, Ok(Some(current)));
+        };
+        let Some(merged) = merge.apply(users) else {
+            // Our change is in place. After an ambiguous failure, that is our PATCH having
+            // landed: its effect is ours.
+            if let Some(effect) = in_doubt.take() {
+                write.accept(effect);
+            }
+            return finish(write, Ok(Some(current)));
+        };
+        in_doubt = None;
+        // The effect is judged on this read, taken under the lock: an entry already in it is
+        // someone else's even if it names one of the writer's principals.
+        let effect = merge.effect(users);
+        let base = PolicyVersion::of(&current);
+        let sent = Instant::now();
+        match patch_policy_users_once(graph, policy_id, merged.clone(), &deadline).await {
+            Ok(()) => {
+                write.bases.push(base);
+                write.accept(effect);
+                write.written_at = Some(sent);
+                let bases: Vec<Json> = write.bases.iter().map(PolicyVersion::to_json).collect();
+                locks.note_write(&key, json!({"users": merged, "bases": bases}));
+                if let Some(users) = current.pointer_mut("/conditions/users") {
+                    *users = merged;
+                }
+                return finish(write, Ok(Some(current)));
+            }
+            // As many attempts as the pipeline gives any request, each after the service's
+            // `Retry-After` or a backoff, from a fresh read.
+            Err(e) if e.is_transient() && failures + 1 < max_attempts => {
+                failures += 1;
+                if e.is_ambiguous() {
+                    write.bases.push(base);
+                    in_doubt = Some(effect);
+                }
+                let wait = e
+                    .retry_after()
+                    .unwrap_or_else(|| graph.service().http.policy.backoff(failures));
+                if deadline.would_pass(wait) {
+                    return finish(write, Err(e));
+                }
+                debug!(policy_id, failures, wait_ms = wait.as_millis() as u64, error = %e,
+                    "exclusion write failed transiently; reading the policy again before the next one");
+                tokio::time::sleep(wait).await;
+                current = match get_policy(graph, policy_id, &deadline).await {
+                    Ok(Some(p)) => with_own_write(locks, &key, p),
+                    other => return finish(write, other),
+                };
+            }
+            Err(e) => return finish(write, Err(e)),
+        }
+    }
+}
+
+/// [`write_exclusions`] followed by its read-back: read the policy until the replicas show the
+/// change, so that the caller's state and the next writer see it.
 ///
 /// The lock covers writers in this process only. Another process (a second pipeline, the
 /// portal) can read the same version and PATCH after us, replacing our array with one that
@@ -130,6 +282,8 @@ const MAX_MERGES: u32 = 6;
 /// wrote from, without our change ([`lost_update`]) — and merges again from it, up to
 /// [`MAX_MERGES`] times. It restores only our own change: entries of others that vanish are
 /// not put back (that could undo a deliberate removal); their writers' read-backs guard them.
+/// The exclusion resource does the same for all its policies at once, with listings
+/// (`resources/ca_exclusion/ownership.rs`).
 pub async fn change_exclusions(
     graph: &GraphClient,
     locks: &ObjectLocks,
@@ -137,88 +291,10 @@ pub async fn change_exclusions(
     merge: &ExclusionMerge,
     deadline: Deadline,
 ) -> ExclusionWrite {
-    let _guard = locks.lock(&lock_key(policy_id)).await;
-    let mut write = ExclusionWrite {
-        accepted: None,
-        result: Ok(None),
-        bases: Vec::new(),
-        lost_updates: 0,
-        written_at: None,
-        observed_lag: Duration::ZERO,
-    };
-    let finish = |mut write: ExclusionWrite, result| {
-        write.result = result;
-        write
-    };
-    let mut current = match get_policy(graph, policy_id, &deadline).await {
-        Ok(Some(current)) => current,
-        other => return finish(write, other),
-    };
-    // A PATCH that failed without telling whether it took effect (a 5xx, a lost answer).
-    let mut in_doubt: Option<MergeEffect> = None;
-    let (mut merges, mut failures) = (0u32, 0u32);
-    let max_attempts = graph.service().http.policy.max_attempts;
+    let mut write = write_exclusions(graph, locks, policy_id, merge, None, deadline).await;
     loop {
-        let Some(users) = policy::users(&current) else {
-            return finish(write, Ok(Some(current)));
-        };
-        match merge.apply(users) {
-            None => {
-                // Our change is in place. After an ambiguous failure, that is our PATCH having
-                // landed: its effect is ours.
-                if let Some(effect) = in_doubt.take() {
-                    write.accept(effect);
-                }
-                if write.accepted.is_none() {
-                    // Nothing of ours was ever needed here.
-                    return finish(write, Ok(Some(current)));
-                }
-            }
-            Some(merged) => {
-                in_doubt = None;
-                if merges == MAX_MERGES {
-                    let error = replaced_too_often(policy_id, write.lost_updates);
-                    return finish(write, Err(error));
-                }
-                merges += 1;
-                // The effect is judged on this read, taken under the lock: an entry already in
-                // it is someone else's even if it names one of the writer's principals.
-                let effect = merge.effect(users);
-                let base = PolicyVersion::of(&current);
-                let sent = Instant::now();
-                match patch_policy_users_once(graph, policy_id, merged, &deadline).await {
-                    Ok(()) => {
-                        write.bases.push(base);
-                        write.accept(effect);
-                        write.written_at = Some(sent);
-                    }
-                    // As many attempts as the pipeline gives any request, each after the
-                    // service's `Retry-After` or a backoff, from a fresh read.
-                    Err(e) if e.is_transient() && failures + 1 < max_attempts => {
-                        failures += 1;
-                        merges -= 1;
-                        if e.is_ambiguous() {
-                            write.bases.push(base);
-                            in_doubt = Some(effect);
-                        }
-                        let wait = e
-                            .retry_after()
-                            .unwrap_or_else(|| graph.service().http.policy.backoff(failures));
-                        if deadline.would_pass(wait) {
-                            return finish(write, Err(e));
-                        }
-                        debug!(policy_id, failures, wait_ms = wait.as_millis() as u64, error = %e,
-                            "exclusion write failed transiently; reading the policy again before the next one");
-                        tokio::time::sleep(wait).await;
-                        current = match get_policy(graph, policy_id, &deadline).await {
-                            Ok(Some(p)) => p,
-                            other => return finish(write, other),
-                        };
-                        continue;
-                    }
-                    Err(e) => return finish(write, Err(e)),
-                }
-            }
+        if write.accepted.is_none() || !matches!(write.result, Ok(Some(_))) {
+            return write;
         }
         let what = format!("conditional-access policy {policy_id} to show the exclusion change");
         let bases = write.bases.clone();
@@ -244,19 +320,34 @@ pub async fn change_exclusions(
                 .max(shown.saturating_duration_since(sent));
         }
         match read_back {
-            Ok(Ok(shown)) => return finish(write, Ok(shown)),
+            Ok(Ok(shown)) => {
+                write.result = Ok(shown);
+                return write;
+            }
             Ok(Err(replaced)) => {
                 write.lost_updates += 1;
+                if write.lost_updates >= MAX_MERGES {
+                    write.result = Err(replaced_too_often(policy_id, write.lost_updates));
+                    return write;
+                }
                 warn!(
                     policy_id,
-                    merges,
+                    lost_updates = write.lost_updates,
                     "another writer replaced this policy's exclusions with a version computed \
                      before ours (Graph has no If-Match for conditional-access policies); \
                      merging again"
                 );
-                current = replaced.unwrap_or_default();
+                let base = replaced.map(|policy| PolicyRead {
+                    policy,
+                    at: Instant::now(),
+                });
+                let again = write_exclusions(graph, locks, policy_id, merge, base, deadline).await;
+                write.absorb(again);
             }
-            Err(e) => return finish(write, Err(e)),
+            Err(e) => {
+                write.result = Err(e);
+                return write;
+            }
         }
     }
 }

@@ -1,8 +1,12 @@
 //! Waiting out Entra's eventual consistency. A write lands on one replica; reads may be served
-//! by others for a while, so a fresh object can 404 and an update can read back stale. Instead
-//! of sleeping for a guessed time, every resource uses `ConsistencyWait`: read until the
-//! condition holds for N reads in a row (one lucky replica is not enough), logging at INFO while
-//! it waits, and giving up when the operation's deadline would pass.
+//! by others for a while, so a fresh object can 404 and an update can read back stale
+//! ("Designing for Eventual Consistency for Microsoft Entra", Microsoft Entra developer blog).
+//! Instead of sleeping for a guessed time, every resource uses `ConsistencyWait`: read at once;
+//! if that first read already shows the write, replication beat the round trip and the wait is
+//! over (one request, no pause). Once a read has missed, replicas are evidently behind and may
+//! disagree, so the condition must then hold for N reads in a row (one lucky replica is not
+//! enough), logging at INFO while it waits, and giving up when the operation's deadline would
+//! pass.
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,6 +15,9 @@ use tracing::info;
 
 use crate::azure::error::AzureError;
 use crate::azure::retry::Deadline;
+
+/// The longest pause between two reads of `until_final`.
+const MAX_STATUS_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct ConsistencyWait {
@@ -24,8 +31,8 @@ pub struct ConsistencyWait {
 }
 
 impl ConsistencyWait {
-    /// Three reads in a row, half a second apart: more than one lucky replica, yet a write
-    /// whose replicas have already converged costs only about a second.
+    /// After a miss, three reads in a row, half a second apart: more than one lucky replica.
+    /// A write whose first read-back already shows it costs that one read.
     pub fn new(what: impl Into<String>, deadline: Deadline) -> Self {
         ConsistencyWait {
             what: what.into(),
@@ -45,9 +52,10 @@ impl ConsistencyWait {
         self
     }
 
-    /// Reads until `holds` is true for `consecutive` reads in a row, and returns the last read.
-    /// Errors from `read` end the wait at once (a 404 should be mapped to a value by the reader,
-    /// e.g. with `get_optional`).
+    /// Reads until `holds` is true for the first read, or — after a read for which it was not —
+    /// for `consecutive` reads in a row, and returns the last read. Errors from `read` end the
+    /// wait at once (a 404 should be mapped to a value by the reader, e.g. with
+    /// `get_optional`).
     pub async fn until<T, F, Fut>(
         &self,
         read: F,
@@ -65,8 +73,8 @@ impl ConsistencyWait {
 
     /// `until`, except that a read for which `settled_otherwise` is true ends the wait at once
     /// with `Ok(Err(that read))`: the condition can no longer come true by waiting (another
-    /// writer replaced what we wait for). `Ok(Ok(last read))` when `holds` held
-    /// `consecutive` times in a row.
+    /// writer replaced what we wait for). `Ok(Ok(last read))` when `holds` held for the first
+    /// read or, after a miss, `consecutive` times in a row.
     pub async fn until_unless<T, F, Fut>(
         &self,
         mut read: F,
@@ -84,7 +92,7 @@ impl ConsistencyWait {
             reads += 1;
             if holds(&value) {
                 streak += 1;
-                if streak >= self.consecutive {
+                if streak >= self.consecutive || reads == 1 {
                     return Ok(Ok(value));
                 }
             } else if settled_otherwise(&value) {
@@ -104,6 +112,51 @@ impl ConsistencyWait {
                 return Err(self.timed_out(reads));
             }
             tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    /// Polls a status until `done` holds for one read: the first read after `first`, then one
+    /// every `interval`, slowing down (doubling every twenty reads, at most five seconds apart)
+    /// so that a long wait does not keep asking several times a second. For a state the
+    /// service reports as final and never leaves (a PIM request's `Provisioned` or `Revoked`):
+    /// no streak is needed, and the first read that shows it ends the wait.
+    pub async fn until_final<T, F, Fut>(
+        &self,
+        first: Duration,
+        mut read: F,
+        done: impl Fn(&T) -> bool,
+    ) -> Result<T, AzureError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AzureError>>,
+    {
+        if self.deadline.would_pass(first) {
+            return Err(self.timed_out(0));
+        }
+        tokio::time::sleep(first).await;
+        let mut reads = 0u32;
+        loop {
+            let value = read().await?;
+            reads += 1;
+            if done(&value) {
+                return Ok(value);
+            }
+            if reads == 1 || reads.is_multiple_of(20) {
+                info!(
+                    what = %self.what,
+                    reads,
+                    remaining_s = self.deadline.remaining().as_secs(),
+                    "waiting for Microsoft Entra"
+                );
+            }
+            let pause = self
+                .interval
+                .saturating_mul(1 << (reads / 20).min(6))
+                .min(MAX_STATUS_POLL_INTERVAL);
+            if self.deadline.would_pass(pause) {
+                return Err(self.timed_out(reads));
+            }
+            tokio::time::sleep(pause).await;
         }
     }
 
@@ -161,9 +214,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_single_good_read_is_not_enough() {
-        // Replica answers: found, missing, found, found, found.
-        let answers = [true, false, true, true, true];
+    async fn a_first_read_that_shows_the_write_ends_the_wait() {
+        let n = AtomicU32::new(0);
+        let got = fast(Duration::from_secs(5))
+            .until(
+                || {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    async { Ok(true) }
+                },
+                |found| *found,
+            )
+            .await
+            .unwrap();
+        assert!(got);
+        assert_eq!(n.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn after_a_miss_a_single_good_read_is_not_enough() {
+        // Replica answers: missing, found, missing, found, found, found.
+        let answers = [false, true, false, true, true, true];
         let n = AtomicU32::new(0);
         let got = fast(Duration::from_secs(5))
             .until(
@@ -176,7 +246,7 @@ mod tests {
             .await
             .unwrap();
         assert!(got);
-        assert_eq!(n.load(Ordering::SeqCst), 5);
+        assert_eq!(n.load(Ordering::SeqCst), 6);
     }
 
     #[tokio::test]
@@ -224,6 +294,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got, Ok(1));
+    }
+
+    #[tokio::test]
+    async fn a_final_status_needs_one_read() {
+        let answers = ["PendingProvisioning", "PendingProvisioning", "Provisioned"];
+        let n = AtomicU32::new(0);
+        let got = fast(Duration::from_secs(5))
+            .until_final(
+                Duration::ZERO,
+                || {
+                    let i = n.fetch_add(1, Ordering::SeqCst) as usize;
+                    async move { Ok(answers[i]) }
+                },
+                |s| *s == "Provisioned",
+            )
+            .await
+            .unwrap();
+        assert_eq!(got, "Provisioned");
+        assert_eq!(n.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

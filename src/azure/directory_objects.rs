@@ -6,7 +6,7 @@
 use crate::azure::error::AzureError;
 use crate::azure::graph::GraphClient;
 use crate::azure::retry::Deadline;
-use crate::azure::users::path_segment;
+use crate::azure::users::{path_segment, Users};
 
 /// The kinds of principal a conditional-access policy can exclude by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,13 +33,18 @@ impl PrincipalKind {
 }
 
 /// Whether a `kind` with this object id is visible; `false` when there is none (or it has
-/// not replicated yet). Only the id is selected: existence is the question.
+/// not replicated yet). Only the id is selected for groups; users are read as the account
+/// resource reads them, so that on a client with the read cache an account this process has
+/// just read (or created) answers without another request.
 pub async fn exists(
     graph: &GraphClient,
     kind: PrincipalKind,
     id: &str,
     deadline: &Deadline,
 ) -> Result<bool, AzureError> {
+    if kind == PrincipalKind::User {
+        return Ok(Users::new(graph).get(id, deadline).await?.is_some());
+    }
     let path = format!("{}/{}?$select=id", kind.collection(), path_segment(id));
     Ok(graph.get_optional(&path, deadline).await?.is_some())
 }

@@ -13,6 +13,7 @@ use tracing::{debug, trace, warn};
 use crate::azure::error::{ApiError, AzureError, Service};
 use crate::azure::redact;
 use crate::azure::retry::{self, Deadline, RetryPolicy};
+use crate::azure::throttle::{Family, Throttle};
 use crate::azure::transport::Transport;
 
 /// What a request carries.
@@ -113,6 +114,8 @@ impl ApiResponse {
 pub struct HttpPipeline {
     client: reqwest::Client,
     pub policy: RetryPolicy,
+    /// Shared by every clone: after a 429 the whole throttling family waits (`throttle.rs`).
+    pub throttle: std::sync::Arc<Throttle>,
 }
 
 impl HttpPipeline {
@@ -150,7 +153,11 @@ impl HttpPipeline {
         let client = builder
             .build()
             .map_err(|e| format!("building the HTTP client failed: {e}"))?;
-        Ok(HttpPipeline { client, policy })
+        Ok(HttpPipeline {
+            client,
+            policy,
+            throttle: std::sync::Arc::new(Throttle::new()),
+        })
     }
 
     /// Sends `req` until it succeeds, fails for good, or the deadline leaves no room for another
@@ -199,6 +206,10 @@ impl HttpPipeline {
                 Ok(resp) if retry::is_retryable_status(resp.status) => {
                     ambiguous = resp.status != 429;
                     let wait = retry::retry_after(&resp.headers);
+                    if resp.status == 429 {
+                        self.throttle
+                            .throttled(Family::of(req.service, &req.url), wait);
+                    }
                     (Attempt::Answer(resp), wait)
                 }
                 Ok(resp) => return Ok(resp),
@@ -287,6 +298,7 @@ impl HttpPipeline {
                 last: None,
             }));
         }
+        self.throttle.admit(Family::of(req.service, &req.url)).await;
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let mut builder = self
             .client
@@ -325,7 +337,9 @@ impl HttpPipeline {
         }
 
         let started = Instant::now();
+        let family = Family::of(req.service, &req.url);
         let result = builder.send().await;
+        self.throttle.completed(family);
         let resp = match result {
             Ok(r) => r,
             Err(e) => {

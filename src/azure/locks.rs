@@ -2,15 +2,23 @@
 //! parallel; several of ours (CA policy exclusions) read-modify-write the same remote object,
 //! and Graph's PATCH replaces arrays whole, so two unserialized updates would lose one
 //! another's change. Entries are dropped when nobody holds or waits for them.
+//!
+//! A holder may also leave a note of what it wrote (`note_write`): the next holder of the same
+//! object in this process reads it (`last_write`) to tell a replica that has not caught up with
+//! that write from a version someone else wrote.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use serde_json::Value as Json;
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 #[derive(Default)]
 pub struct ObjectLocks {
     locks: Mutex<HashMap<String, Weak<AsyncMutex<()>>>>,
+    writes: Mutex<HashMap<String, (Instant, Json)>>,
 }
 
 impl ObjectLocks {
@@ -34,6 +42,19 @@ impl ObjectLocks {
             }
         };
         lock.lock_owned().await
+    }
+
+    /// Records that this process wrote the object `key` (while holding its lock), with what
+    /// the writer needs to recognise its write later.
+    pub fn note_write(&self, key: &str, note: Json) {
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        writes.insert(key.to_owned(), (Instant::now(), note));
+    }
+
+    /// When this process last wrote `key`, and the note left with it.
+    pub fn last_write(&self, key: &str) -> Option<(Instant, Json)> {
+        let writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        writes.get(key).cloned()
     }
 
     /// Keys currently held or awaited (for tests and debugging).

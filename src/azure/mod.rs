@@ -11,6 +11,9 @@
 //! - `retry`: `Deadline`, backoff with full jitter, `Retry-After`.
 //! - `service`, `graph`, `arm`: service clients and nextLink paging streams.
 //! - `consistency`: `ConsistencyWait`; `locks`: `ObjectLocks`.
+//! - `read_cache`: recent answers, so one command does not read the same thing twice.
+//! - `throttle`: after a 429 the whole family waits; conditional access then goes at its
+//!   documented rate.
 //! - `error`: `AzureError` and friends; `redact`: what may be logged.
 //!
 //! Typed APIs, one file per area: Graph `users`, `role_management`, `conditional_access`;
@@ -34,10 +37,12 @@ pub mod graph;
 pub mod http;
 pub mod locks;
 pub mod log_analytics;
+pub mod read_cache;
 pub mod redact;
 pub mod retry;
 pub mod role_management;
 pub mod service;
+pub mod throttle;
 pub mod transport;
 pub mod users;
 
@@ -73,6 +78,16 @@ pub struct AzureClients {
     pub arm: ArmClient,
     pub tokens: Arc<TokenCache>,
     pub locks: Arc<ObjectLocks>,
+    /// The same clients answering GETs from the process's read cache when it holds a recent
+    /// answer (`read_cache.rs`): for refreshes, plan-time checks and data sources. Writes and
+    /// the reads that wait for a write to show go through `graph` and `arm`.
+    pub cached: CachedClients,
+}
+
+/// See `AzureClients::cached`.
+pub struct CachedClients {
+    pub graph: GraphClient,
+    pub arm: ArmClient,
 }
 
 impl AzureClients {
@@ -125,12 +140,15 @@ impl AzureClients {
     ) -> Result<Self, String> {
         let http = http::HttpPipeline::with_transport(policy, user_agent, transport)?;
         let tokens = Arc::new(TokenCache::new(source, http.clone()));
+        let cache = Arc::new(read_cache::ReadCache::default());
         let graph = GraphClient::new(service::ServiceClient {
             service: Service::Graph,
             base_url: format!("{}/v1.0", endpoints.graph.trim_end_matches('/')),
             scope: endpoints.graph_scope,
             tokens: tokens.clone(),
             http: http.clone(),
+            cache: cache.clone(),
+            prefer_cache: false,
         });
         let arm = ArmClient::new(service::ServiceClient {
             service: Service::ResourceManager,
@@ -138,13 +156,20 @@ impl AzureClients {
             scope: endpoints.resource_manager_scope,
             tokens: tokens.clone(),
             http,
+            cache,
+            prefer_cache: false,
         });
+        let cached = CachedClients {
+            graph: GraphClient::new(graph.service().cached()),
+            arm: ArmClient::new(arm.service().cached()),
+        };
         Ok(AzureClients {
             config,
             graph,
             arm,
             tokens,
             locks: Arc::new(ObjectLocks::new()),
+            cached,
         })
     }
 

@@ -691,12 +691,6 @@ pub struct PimView {
     pub request: Option<ScheduleRequest>,
 }
 
-impl PimView {
-    fn is_provisioned(&self) -> bool {
-        self.schedule.is_some() && self.request.as_ref().is_none_or(|r| !r.is_pending())
-    }
-}
-
 /// How an existing assignment was made, as far as Graph can tell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Origin {
@@ -710,6 +704,14 @@ pub enum Origin {
 /// create deadline, if sooner). Replication normally takes seconds to a minute; a principal
 /// missing for longer most likely does not exist.
 const PRINCIPAL_REPLICATION_PATIENCE: Duration = Duration::from_secs(5 * 60);
+
+/// When a pending PIM request's status is read: first a second after it was accepted, then
+/// every half second (`until_final` slows down after ten seconds). PIM provisions
+/// asynchronously and takes seconds ("Create roleAssignmentScheduleRequest": the request is
+/// answered while its status is still pending), so asking sooner or more often costs requests
+/// — each counted against Graph's limits — and gains at most half a second.
+const PIM_STATUS_FIRST: Duration = Duration::from_secs(1);
+const PIM_STATUS_POLL: Duration = Duration::from_millis(500);
 
 impl AssignmentKey {
     /// "Global Administrator (62e9…) for principal … at scope /", for messages.
@@ -823,54 +825,79 @@ impl RoleManagement<'_> {
         }
     }
 
-    /// Waits until PIM has provisioned `request` — permanently — and its schedule reads back
-    /// consistently. A request PIM failed is an error.
+    /// Waits until PIM has provisioned `request` — permanently — and its schedule reads back.
+    /// The request's own status is what PIM reports progress on ("Create
+    /// roleAssignmentScheduleRequest": `PendingProvisioning` until the assignment is in
+    /// force, then `Provisioned`, a final state), so only the request is polled (a second after
+    /// it was accepted, then every half second); then the schedule it made is read once (or,
+    /// should replicas lag, until they agree). A request PIM failed is an error.
     pub async fn wait_provisioned(
         &self,
         key: &AssignmentKey,
         request: &ScheduleRequest,
         deadline: Deadline,
     ) -> Result<Option<PimView>, AzureError> {
-        ConsistencyWait::new(format!("PIM to provision {}", key.describe()), deadline)
-            .until(
-                || async {
-                    let view = self.observe(key, deadline).await?;
-                    // Our request may not be in the list yet (replication); ask for it.
-                    let ours = self.request(&request.id, &deadline).await?;
-                    Ok((view, ours))
-                },
-                |(view, ours)| match ours {
-                    Some(r) if r.has_failed() => true,
-                    Some(r) => {
-                        r.is_provisioned()
-                            && view.as_ref().is_some_and(|v| {
-                                v.is_provisioned()
-                                    && v.schedule
-                                        .as_ref()
-                                        .is_some_and(|s| s.expiration.end().is_none())
-                            })
-                    }
-                    None => false,
-                },
-            )
-            .await
-            .and_then(|(view, ours)| match ours {
-                Some(r) if r.has_failed() => Err(AzureError::InvalidResponse {
-                    service: crate::azure::Service::Graph,
-                    method: "POST".into(),
-                    url: REQUESTS.into(),
-                    reason: format!("PIM request {} ended with status {}", r.id, r.status),
-                }),
-                _ => Ok(view),
-            })
+        let ours = self
+            .wait_request_final(key, request, "provision", deadline)
+            .await?;
+        if ours.has_failed() {
+            return Err(AzureError::InvalidResponse {
+                service: crate::azure::Service::Graph,
+                method: "POST".into(),
+                url: REQUESTS.into(),
+                reason: format!("PIM request {} ended with status {}", ours.id, ours.status),
+            });
+        }
+        let schedule = ConsistencyWait::new(
+            format!("the schedule of {} to replicate", key.describe()),
+            deadline,
+        )
+        .until(
+            || self.schedule(key, deadline),
+            |s| s.as_ref().is_some_and(|s| s.expiration.end().is_none()),
+        )
+        .await?;
+        Ok(Some(PimView {
+            schedule,
+            request: Some(ours),
+        }))
     }
 
-    /// Waits until no schedule of `key` is visible any more (a removal took effect).
+    /// Polls `request` (by id) until PIM reports a final status. Until it has replicated, a
+    /// read of it may 404; that is waited out like a pending status.
+    async fn wait_request_final(
+        &self,
+        key: &AssignmentKey,
+        request: &ScheduleRequest,
+        verb: &str,
+        deadline: Deadline,
+    ) -> Result<ScheduleRequest, AzureError> {
+        if request.is_final() {
+            return Ok(request.clone());
+        }
+        let found = ConsistencyWait::new(format!("PIM to {verb} {}", key.describe()), deadline)
+            .interval(PIM_STATUS_POLL)
+            .until_final(
+                PIM_STATUS_FIRST,
+                || self.request(&request.id, &deadline),
+                |r| r.as_ref().is_some_and(ScheduleRequest::is_final),
+            )
+            .await?;
+        Ok(found.unwrap_or_else(|| request.clone()))
+    }
+
+    /// Waits until the removal `request` (if one was made) is final and no schedule of `key` is
+    /// visible any more.
     pub async fn wait_revoked(
         &self,
         key: &AssignmentKey,
+        request: Option<&ScheduleRequest>,
         deadline: Deadline,
     ) -> Result<(), AzureError> {
+        if let Some(request) = request {
+            self.wait_request_final(key, request, "revoke", deadline)
+                .await?;
+        }
         ConsistencyWait::new(format!("PIM to revoke {}", key.describe()), deadline)
             .until(|| self.schedule(key, deadline), Option::is_none)
             .await

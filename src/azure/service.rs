@@ -1,5 +1,6 @@
 //! What Graph and ARM clients share: a base URL, the token scope of the service, the token
-//! cache and the HTTP pipeline; plus nextLink paging as an async stream.
+//! cache, the HTTP pipeline and the process's read cache (`read_cache.rs`); plus nextLink
+//! paging as an async stream.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use serde_json::Value as Json;
 use crate::azure::auth::TokenCache;
 use crate::azure::error::{AzureError, Service};
 use crate::azure::http::{ApiRequest, ApiResponse, Body, CreateProbe, HttpPipeline, Resend};
+use crate::azure::read_cache::ReadCache;
 use crate::azure::retry::Deadline;
 
 #[derive(Clone)]
@@ -22,6 +24,10 @@ pub struct ServiceClient {
     pub scope: String,
     pub tokens: Arc<TokenCache>,
     pub http: HttpPipeline,
+    /// Shared by every client of the process; see `read_cache.rs`.
+    pub cache: Arc<ReadCache>,
+    /// Whether GETs may be answered from `cache` (clients made with `cached()`).
+    pub prefer_cache: bool,
 }
 
 /// One call, described by its parts; `ServiceClient::call` runs it.
@@ -81,13 +87,48 @@ impl ServiceClient {
         }
     }
 
+    /// The same client, with GETs answered from the process's read cache when it holds a
+    /// recent answer: for refreshes, plan-time checks and data sources, never for the reads
+    /// that wait for a write to show.
+    pub fn cached(&self) -> ServiceClient {
+        ServiceClient {
+            prefer_cache: true,
+            ..self.clone()
+        }
+    }
+
     /// Runs `call`; any non-2xx final answer becomes an `ApiError`.
     pub async fn call(
         &self,
         call: Call<'_>,
         deadline: &Deadline,
     ) -> Result<ApiResponse, AzureError> {
-        let mut req = ApiRequest::new(self.service, call.method, self.url(&call.target));
+        let url = self.url(&call.target);
+        let read =
+            (call.method == Method::GET).then(|| ReadCache::key(self.service, &url, &call.headers));
+        let mut _one_at_a_time = None;
+        if let (Some(key), true) = (&read, self.prefer_cache) {
+            if self.cache.get(key).is_none() {
+                _one_at_a_time = Some(self.cache.single_flight(key).await);
+            }
+            if let Some(body) = self.cache.get(key) {
+                tracing::trace!(url = %url, "answered from the read cache");
+                return Ok(ApiResponse {
+                    status: 200,
+                    headers: Default::default(),
+                    body: Some(body),
+                    request_id: None,
+                    client_request_id: String::new(),
+                    from_probe: false,
+                });
+            }
+        }
+        let began = self.cache.begin();
+        let method = call.method;
+        if read.is_none() {
+            self.cache.invalidate(self.service, &method, &url);
+        }
+        let mut req = ApiRequest::new(self.service, method.clone(), url.clone());
         if let Some(body) = call.body {
             req.body = Body::Json(body);
         }
@@ -95,7 +136,20 @@ impl ServiceClient {
         req.auth = Some((&*self.tokens, &self.scope));
         req.resend = call.resend;
         req.probe = call.probe;
-        self.http.send(&req, deadline).await
+        let result = self.http.send(&req, deadline).await;
+        match (read, &result) {
+            (Some(key), Ok(resp)) => {
+                if let Some(body) = &resp.body {
+                    tracing::trace!(url = %url, began, "read cache: storing");
+                    self.cache.store(self.service, key, &url, began, body);
+                }
+            }
+            (Some(_), Err(_)) => {}
+            // Again once answered: a read that started while the write was in flight may have
+            // stored what the write replaced.
+            (None, _) => self.cache.invalidate(self.service, &method, &url),
+        }
+        result
     }
 
     /// GET returning the JSON body.

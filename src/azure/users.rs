@@ -547,11 +547,44 @@ pub struct UserReview {
     /// does not expose it to the caller.
     #[serde(default)]
     pub last_sign_in_date_time: Option<String>,
+    /// `authorizationInfo.certificateUserIds` when the review read them (see `review`).
+    #[serde(skip)]
+    pub certificate_user_ids: Option<Vec<String>>,
+}
+
+fn parse_review(user: &Json, path: &str) -> Result<UserReview, AzureError> {
+    serde_json::from_value(user.clone()).map_err(|e| AzureError::InvalidResponse {
+        service: crate::azure::Service::Graph,
+        method: "GET".into(),
+        url: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn sign_in_time(user: &Json) -> Option<String> {
+    user["signInActivity"]["lastSignInDateTime"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn certificate_ids(user: &Json) -> Vec<String> {
+    user["authorizationInfo"]["certificateUserIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Users<'_> {
-    /// The review facts of a user; `None` when the user does not exist. `signInActivity` is
-    /// asked for separately: where the caller may not read it, the rest is still answered.
+    /// The review facts of a user; `None` when the user does not exist. One read asks for
+    /// everything, `signInActivity` and `authorizationInfo` included (both "returned only on
+    /// `$select`", and selectable with the rest); where the caller may not read
+    /// `signInActivity` (it needs `AuditLog.Read.All` and Entra ID P1) that read is refused
+    /// whole, and the facts are read again in parts: the base properties, then the sign-in
+    /// activity on its own (absent if refused too). `certificate_user_ids` is then left
+    /// unread (`None`).
     pub async fn review(
         &self,
         id: &str,
@@ -559,22 +592,29 @@ impl Users<'_> {
     ) -> Result<Option<UserReview>, AzureError> {
         let base =
             "id,userPrincipalName,accountEnabled,onPremisesSyncEnabled,lastPasswordChangeDateTime";
+        let whole = format!(
+            "/users/{}?$select={base},signInActivity,authorizationInfo",
+            path_segment(id)
+        );
+        match self.graph.get_optional(&whole, deadline).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(user)) => {
+                let mut review = parse_review(&user, &whole)?;
+                review.last_sign_in_date_time = sign_in_time(&user);
+                review.certificate_user_ids = Some(certificate_ids(&user));
+                return Ok(Some(review));
+            }
+            Err(e) if matches!(e.status(), Some(400 | 403)) => {}
+            Err(e) => return Err(e),
+        }
         let path = format!("/users/{}?$select={base}", path_segment(id));
         let Some(user) = self.graph.get_optional(&path, deadline).await? else {
             return Ok(None);
         };
-        let mut review: UserReview =
-            serde_json::from_value(user).map_err(|e| AzureError::InvalidResponse {
-                service: crate::azure::Service::Graph,
-                method: "GET".into(),
-                url: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let mut review = parse_review(&user, &path)?;
         let activity = format!("/users/{}?$select=id,signInActivity", path_segment(id));
         review.last_sign_in_date_time = match self.graph.get_optional(&activity, deadline).await {
-            Ok(Some(u)) => u["signInActivity"]["lastSignInDateTime"]
-                .as_str()
-                .map(str::to_owned),
+            Ok(Some(u)) => sign_in_time(&u),
             _ => None,
         };
         Ok(Some(review))
@@ -600,15 +640,11 @@ impl Users<'_> {
         deadline: &Deadline,
     ) -> Result<Option<Vec<String>>, AzureError> {
         let path = format!("/users/{}?$select=id,authorizationInfo", path_segment(id));
-        Ok(self.graph.get_optional(&path, deadline).await?.map(|u| {
-            u["authorizationInfo"]["certificateUserIds"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Json::as_str)
-                .map(str::to_owned)
-                .collect()
-        }))
+        Ok(self
+            .graph
+            .get_optional(&path, deadline)
+            .await?
+            .map(|u| certificate_ids(&u)))
     }
 
     /// Replaces the user's certificate user ids (the array is replaced whole; `[]` clears).

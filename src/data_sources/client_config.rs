@@ -72,6 +72,7 @@ impl DataSource<AzureClients> for ClientConfigDataSource {
         let claim = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
 
         let organization = clients
+            .cached
             .graph
             .list_all("/organization", deadline)
             .await

@@ -18,6 +18,7 @@ mod harness;
 mod import_existing;
 mod monitor_support;
 mod no_panic;
+mod performance;
 mod posture;
 mod protocol;
 mod provider_config;

@@ -38,7 +38,10 @@ pub async fn domain_diagnostics(
             false => Diagnostics::new(),
         };
     };
-    let domain = match Users::new(&clients.graph).domain(name, deadline).await {
+    let domain = match Users::new(&clients.cached.graph)
+        .domain(name, deadline)
+        .await
+    {
         Ok(domain) => domain,
         Err(e) if advise => {
             return not_checked(format!(

@@ -450,7 +450,7 @@ impl ModelResource<AzureClients> for AccountResource {
     ) -> Result<Option<AccountModel>, Diagnostics> {
         let deadline = shared::deadline(&TIMEOUTS, &state.timeouts, Operation::Read)?;
         let id = state.id.required("id")?;
-        let users = Users::new(&clients.graph);
+        let users = Users::new(&clients.cached.graph);
         let user = match users.get(&id, &deadline).await {
             Ok(Some(user)) => user,
             Ok(None) => return Ok(None),

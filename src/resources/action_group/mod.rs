@@ -285,7 +285,7 @@ impl ModelResource<AzureClients> for ActionGroupResource {
     ) -> Result<Option<ActionGroupModel>, Diagnostics> {
         let deadline = shared::deadline(&TIMEOUTS, &state.timeouts, Operation::Read)?;
         let id = state_id(&state)?;
-        let found = ActionGroups::new(&clients.arm)
+        let found = ActionGroups::new(&clients.cached.arm)
             .get(&id, &deadline)
             .await
             .map_err(Diagnostic::from)?;

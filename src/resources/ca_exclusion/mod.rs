@@ -227,7 +227,7 @@ impl ModelResource<AzureClients> for CaExclusionResource {
         state: ExclusionModel,
     ) -> Result<Option<ExclusionModel>, Diagnostics> {
         let deadline = shared::deadline(&TIMEOUTS, &state.timeouts, Operation::Read)?;
-        let policies = list_policies(&clients.graph, deadline).await?;
+        let policies = list_policies(&clients.cached.graph, deadline).await?;
         let mut owned = OwnedExclusions::from_state(&state.added_exclusions);
         owned.retain_present(&policies, &BTreeSet::new());
         Ok(Some(state_for(&state, &policies, &owned)))
@@ -354,7 +354,8 @@ async fn missing_principals(clients: &AzureClients, spec: &ExclusionSpec) -> Dia
         ("group_ids", PrincipalKind::Group, &spec.group_ids),
     ] {
         for id in ids {
-            if let Ok(false) = directory_objects::exists(&clients.graph, kind, id, &deadline).await
+            if let Ok(false) =
+                directory_objects::exists(&clients.cached.graph, kind, id, &deadline).await
             {
                 let kind = kind.noun();
                 let detail = format!(

@@ -3,14 +3,17 @@
 //! time, with the record of what is ours kept by exactly what each accepted write did.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use serde_json::Value as Json;
 
 use super::{ExclusionModel, DEFAULT_STATES};
 use crate::azure::conditional_access::{
-    change_exclusions, list_policies, lost_update, policy, ExclusionMerge, ExclusionWrite,
+    list_policies, lost_update, policy, write_exclusions, ExclusionMerge, ExclusionWrite,
+    PolicyRead, MAX_BASE_AGE, MAX_MERGES,
 };
+use crate::azure::throttle::Family;
 use crate::azure::{AzureClients, AzureError, Deadline};
 use crate::framework::{Diagnostic, Diagnostics, Tf};
 
@@ -227,10 +230,56 @@ pub(super) struct Reconciled {
     pub diagnostics: Diagnostics,
 }
 
-/// Lists the policies, applies the changes `plan_changes` derives from `owned`, and returns the
-/// policies as they are now (read-backs for the ones written) with the ownership record updated
-/// by exactly what the accepted PATCHes did. Only the listing failing is an `Err`: then nothing
-/// was written.
+/// The last listing of the policies, shared by the writes of one reconcile: each merge starts
+/// from its copy while that is at most `MAX_BASE_AGE` old, and the first write that finds it
+/// older lists again for all of them (one request, however many policies it refreshes). Under
+/// the conditional-access limit of one request per second every write finds it older, and a
+/// write costs a listing and its PATCH, as a GET before each PATCH would.
+struct Listing {
+    latest: tokio::sync::Mutex<(Instant, Vec<Json>)>,
+}
+
+impl Listing {
+    fn new(at: Instant, policies: Vec<Json>) -> Self {
+        Listing {
+            latest: tokio::sync::Mutex::new((at, policies)),
+        }
+    }
+
+    async fn replace(&self, at: Instant, policies: Vec<Json>) {
+        *self.latest.lock().await = (at, policies);
+    }
+
+    /// The copy of `policy_id` to merge into, listing again if the last listing is too old;
+    /// `None` when there is none (the write then reads the policy itself).
+    async fn base(
+        &self,
+        clients: &AzureClients,
+        policy_id: &str,
+        deadline: Deadline,
+    ) -> Option<PolicyRead> {
+        let mut latest = self.latest.lock().await;
+        if latest.0.elapsed() > MAX_BASE_AGE {
+            // Aged from its answer: under the rate limit the request may wait for its turn.
+            if let Ok(policies) = list_policies(&clients.graph, deadline).await {
+                *latest = (Instant::now(), policies);
+            }
+        }
+        let (at, policies) = &*latest;
+        let policy = policies
+            .iter()
+            .find(|p| policy::id(p).eq_ignore_ascii_case(policy_id))?;
+        Some(PolicyRead {
+            policy: policy.clone(),
+            at: *at,
+        })
+    }
+}
+
+/// Lists the policies, applies the changes `plan_changes` derives from `owned`, checks with
+/// listings that every write is in place (`verify`), and returns the policies as they are now
+/// with the ownership record updated by exactly what the accepted PATCHes did. Only the first
+/// listing failing is an `Err`: then nothing was written.
 pub(super) async fn reconcile(
     clients: &AzureClients,
     owned: &OwnedExclusions,
@@ -240,12 +289,29 @@ pub(super) async fn reconcile(
 ) -> Result<Reconciled, AzureError> {
     let mut policies = list_policies(&clients.graph, deadline).await?;
     let changes = plan_changes(&policies, owned, old, new);
-    let (graph, locks) = (&clients.graph, clients.locks.as_ref());
+    let listing = Listing::new(Instant::now(), policies.clone());
+    // Once the tenant throttles conditional access, its requests go one per second
+    // (`throttle.rs`): the writes then take turns, so that each merge starts from a copy read
+    // just before its own PATCH rather than one that waited in line behind three others.
+    let turns = tokio::sync::Mutex::new(());
+    let (graph, locks, listing, turns) = (&clients.graph, clients.locks.as_ref(), &listing, &turns);
+    let paced = || {
+        graph
+            .service()
+            .http
+            .throttle
+            .is_paced(Family::ConditionalAccess)
+    };
     let write_all = |changes: Vec<PolicyChange>| {
         stream::iter(changes)
             .map(|change| async move {
                 let id = &change.policy_id;
-                let write = change_exclusions(graph, locks, id, &change.merge, deadline).await;
+                let _turn = match paced() {
+                    true => Some(turns.lock().await),
+                    false => None,
+                };
+                let base = listing.base(clients, id, deadline).await;
+                let write = write_exclusions(graph, locks, id, &change.merge, base, deadline).await;
                 (change, write)
             })
             .buffer_unordered(MAX_CONCURRENT_POLICY_WRITES)
@@ -253,7 +319,9 @@ pub(super) async fn reconcile(
     };
     let mut results = write_all(changes).await;
     results.sort_by(|a: &(PolicyChange, _), b| a.0.policy_id.cmp(&b.0.policy_id));
-    sweep_lost_updates(clients, &mut results, deadline, &write_all).await;
+    if let Some(now) = verify(clients, &mut results, deadline, listing, &write_all).await {
+        policies = now;
+    }
 
     let (mut owned, mut unconfirmed, mut failures) = (owned.clone(), BTreeSet::new(), Vec::new());
     for (change, write) in results {
@@ -287,78 +355,161 @@ pub(super) async fn reconcile(
     })
 }
 
-/// Sweeps after the last write. Each policy's read-back watched it for about a second after
-/// its own write; another process whose PATCH was computed from an older read can still land
-/// after that (its request was slow, or it read a lagging replica). Once every write is done,
-/// one listing shows whether any of ours was replaced since ([`lost_update`]); those policies
-/// are merged again, and looked at once more.
-///
-/// A PATCH computed from a read that lagged ours by the replication delay L can land up to L
-/// after our write and show up another L later, so each sweep waits until twice the delay the
-/// read-backs observed has passed since the last write, plus a second; without lag that time
-/// has passed already (the read-backs take a second).
-const SWEEPS: usize = 2;
+/// How long after the last write the first check lists the policies, and the least a final
+/// listing must come after it. Another process whose PATCH was computed from a read taken
+/// before ours can land after ours: its copy is at most `MAX_BASE_AGE` (half a second) old
+/// and its request in flight for about a round trip, so one second covers it on a tenant whose
+/// replicas keep up (no lag seen).
+const SETTLE: Duration = Duration::from_secs(1);
 
-async fn sweep_lost_updates<F, Fut>(
+/// Pause between listings while replicas still show a written policy as it was.
+const STALE_RECHECK: Duration = Duration::from_millis(500);
+
+/// Checks that every accepted write is in place, with listings of all policies (one request
+/// each, whatever the number of policies) instead of a read-back per policy.
+///
+/// A written policy in a listing either shows the change (confirmed), still shows a version
+/// one of our writes started from (a replica that has not caught up: listed again shortly), or
+/// shows some other version without the change — another process replaced our PATCH with one
+/// computed from an older read ([`lost_update`]); those are merged again from the listed copy
+/// (at most `MAX_MERGES` times each). Once replicas are seen lagging by L, a PATCH computed
+/// from a read that stale can land up to L after our write and show up another L later, so the
+/// last listing must come at least 2L + `SETTLE` after the last write; without lag the first
+/// listing, `SETTLE` after the last write, is the only one. Returns the last listing.
+async fn verify<F, Fut>(
     clients: &AzureClients,
     results: &mut [(PolicyChange, ExclusionWrite)],
     deadline: Deadline,
+    listing: &Listing,
     write_all: &F,
-) where
+) -> Option<Vec<Json>>
+where
     F: Fn(Vec<PolicyChange>) -> Fut,
     Fut: std::future::Future<Output = Vec<(PolicyChange, ExclusionWrite)>>,
 {
-    for _ in 0..SWEEPS {
-        let written = results
-            .iter()
-            .any(|(_, w)| w.accepted.is_some() && w.result.is_ok());
-        if !written || deadline.is_expired() {
-            return;
-        }
-        let last_write = results.iter().filter_map(|(_, w)| w.written_at).max();
-        let lag = results
-            .iter()
-            .map(|(_, w)| w.observed_lag)
-            .max()
-            .unwrap_or_default();
-        if let Some(last_write) = last_write {
-            let settle = lag * 2 + std::time::Duration::from_secs(1);
-            let wait = settle.saturating_sub(last_write.elapsed());
-            if deadline.would_pass(wait) {
-                return;
-            }
-            tokio::time::sleep(wait).await;
-        }
-        let Ok(now) = list_policies(&clients.graph, deadline).await else {
-            // The read-backs stand; the next refresh looks again.
-            return;
+    let pending = |w: &ExclusionWrite| w.accepted.is_some() && matches!(w.result, Ok(Some(_)));
+    if !results.iter().any(|(_, w)| pending(w)) {
+        return None;
+    }
+    // Written policies not yet seen with the change, and whether each was seen stale.
+    let mut unconfirmed: BTreeMap<String, bool> = results
+        .iter()
+        .filter(|(_, w)| pending(w))
+        .map(|(c, _)| (c.policy_id.to_ascii_lowercase(), false))
+        .collect();
+    let mut lag = Duration::ZERO;
+    let mut last: Option<Vec<Json>> = None;
+    let mut wait_for = SETTLE;
+    loop {
+        let Some(last_write) = results.iter().filter_map(|(_, w)| w.written_at).max() else {
+            return last;
         };
-        let lost: Vec<PolicyChange> = results
-            .iter()
-            .filter(|(_, w)| w.accepted.is_some() && w.result.is_ok())
-            .filter(|(change, w)| {
-                now.iter()
-                    .find(|p| policy::id(p).eq_ignore_ascii_case(&change.policy_id))
-                    .is_some_and(|p| lost_update(&change.merge, &w.bases, p))
-            })
-            .map(|(change, _)| change.clone())
-            .collect();
-        if lost.is_empty() {
-            return;
+        let settled = last_write + (lag * 2).max(Duration::ZERO) + wait_for;
+        let pause = settled.saturating_duration_since(Instant::now());
+        if deadline.would_pass(pause) {
+            break;
         }
-        tracing::warn!(
-            policies = lost.len(),
-            "exclusions replaced by another writer after their read-back; merging them again"
-        );
-        for (change, again) in write_all(lost).await {
-            if let Some((_, write)) = results
-                .iter_mut()
-                .find(|(c, _)| c.policy_id == change.policy_id)
-            {
-                write.absorb(again);
+        tokio::time::sleep(pause).await;
+        // Sent no earlier than this (what the settle rules compare with); its copies are
+        // aged from its answer.
+        let listed_at = Instant::now();
+        let Ok(now) = list_policies(&clients.graph, deadline).await else {
+            // The writes stand as accepted; the next refresh looks again.
+            return last;
+        };
+        listing.replace(Instant::now(), now.clone()).await;
+        let mut lost = Vec::new();
+        for (change, write) in results.iter_mut().filter(|(_, w)| pending(w)) {
+            let key = change.policy_id.to_ascii_lowercase();
+            let listed = now
+                .iter()
+                .find(|p| policy::id(p).eq_ignore_ascii_case(&change.policy_id));
+            match listed {
+                None => {
+                    // Deleted meanwhile: nothing left to exclude from.
+                    write.result = Ok(None);
+                    unconfirmed.remove(&key);
+                }
+                Some(p) if change.merge.is_reflected_in(p) => {
+                    if unconfirmed.remove(&key) == Some(true) {
+                        let shown_after = listed_at
+                            .saturating_duration_since(write.written_at.unwrap_or(listed_at));
+                        write.observed_lag = write.observed_lag.max(shown_after);
+                        lag = lag.max(shown_after);
+                    }
+                    write.result = Ok(Some(p.clone()));
+                }
+                Some(p) if lost_update(&change.merge, &write.bases, p) => {
+                    write.lost_updates += 1;
+                    if write.lost_updates >= MAX_MERGES {
+                        write.result = Err(AzureError::Contended {
+                            service: crate::azure::Service::Graph,
+                            object: format!(
+                                "the exclusions of conditional-access policy {}",
+                                change.policy_id
+                            ),
+                            replaced: write.lost_updates,
+                        });
+                        unconfirmed.remove(&key);
+                    } else {
+                        lost.push(change.clone());
+                        unconfirmed.insert(key, false);
+                    }
+                }
+                Some(_) => {
+                    // A replica behind our write.
+                    unconfirmed.insert(key, true);
+                }
             }
+        }
+        let final_listing =
+            lost.is_empty() && unconfirmed.is_empty() && listed_at >= last_write + lag * 2 + SETTLE;
+        last = Some(now);
+        if final_listing {
+            return last;
+        }
+        if !lost.is_empty() {
+            tracing::warn!(
+                policies = lost.len(),
+                "exclusions replaced by another writer after our write; merging them again"
+            );
+            for (change, again) in write_all(lost).await {
+                if let Some((_, write)) = results
+                    .iter_mut()
+                    .find(|(c, _)| c.policy_id == change.policy_id)
+                {
+                    write.absorb(again);
+                }
+            }
+            wait_for = SETTLE;
+        } else if !unconfirmed.is_empty() {
+            // Replicas are behind: look again shortly, then settle once they show it.
+            wait_for = Duration::ZERO;
+            let next = Instant::now() + STALE_RECHECK;
+            let pause = next.saturating_duration_since(Instant::now());
+            if deadline.would_pass(pause) {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+        } else {
+            wait_for = SETTLE;
         }
     }
+    // Out of time with writes unconfirmed: report them rather than claim them.
+    for (change, write) in results.iter_mut() {
+        if unconfirmed.contains_key(&change.policy_id.to_ascii_lowercase()) && pending(write) {
+            write.result = Err(AzureError::Deadline {
+                operation: format!(
+                    "Waiting for conditional-access policy {} to show the exclusion change",
+                    change.policy_id
+                ),
+                budget: deadline.budget(),
+                attempts: 0,
+                last: None,
+            });
+        }
+    }
+    last
 }
 
 /// One error naming every policy that could not be changed (one line each), if any.

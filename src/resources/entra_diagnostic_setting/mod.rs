@@ -150,9 +150,14 @@ impl ModelResource<AzureClients> for EntraDiagnosticSettingResource {
     ) -> Result<Option<DiagnosticSettingModel>, Diagnostics> {
         let deadline = shared::deadline(&TIMEOUTS, &state.timeouts, Operation::Read)?;
         let name = state.name.required("name")?;
-        let settings = EntraDiagnosticSettings::new(&clients.arm);
-        match settings.get(&name, &deadline).await {
-            Ok(found) => Ok(found.map(|s| observed(&s, &state))),
+        // The tenant holds at most five settings: the listing reads this one and is the same
+        // answer the plan check (limits, duplicate exports) and the posture data source need.
+        let settings = EntraDiagnosticSettings::new(&clients.cached.arm);
+        match settings.list(&deadline).await {
+            Ok(all) => Ok(all
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(&name))
+                .map(|s| observed(s, &state))),
             Err(e) => Err(arm_diagnostic(clients, e, &deadline).await.into()),
         }
     }
@@ -290,20 +295,47 @@ async fn plan_checks(
 ) -> Diagnostics {
     let deadline = Deadline::after(PLAN_CHECK_TIMEOUT);
     let mut found = Diagnostics::new();
-    let settings = EntraDiagnosticSettings::new(&clients.arm);
+    let settings = EntraDiagnosticSettings::new(&clients.cached.arm);
+    // The three reads are independent: they go out together. The tenant accepted these
+    // categories when the setting was written; only a write needs them checked against its
+    // list again, and the caller's roles only matter for a write.
+    let (existing, read_only, offered) = futures::join!(
+        settings.list(&deadline),
+        async {
+            match writes {
+                true => read_only_roles(clients, &deadline).await,
+                false => None,
+            }
+        },
+        async {
+            match writes && planned.categories.get().is_some() {
+                true => settings.categories(&deadline).await.ok(),
+                false => None,
+            }
+        },
+    );
     // Listing needs microsoft.aadiam/diagnosticSettings/read: a 403 here means the principal
-    // has no role at the scope at all.
-    let existing = match settings.list(&deadline).await {
+    // has no role at the scope at all. Any other failure (no token in time, the service
+    // unreachable) only means the plan could not check: a warning, and the apply reports
+    // what the tenant says.
+    let existing = match existing {
         Ok(existing) => existing,
-        Err(e) => {
+        Err(e) if e.status() == Some(403) => {
             found.push(arm_diagnostic(clients, e, &deadline).await);
             return found;
         }
-    };
-    if writes {
-        if let Some(d) = read_only_roles(clients, &deadline).await {
-            found.push(d);
+        Err(e) => {
+            found.push(Diagnostic::warning(
+                "Diagnostic settings not checked",
+                format!(
+                    "The tenant's diagnostic settings could not be listed before applying, so                      the plan cannot tell whether the five-setting limit or a duplicate export                      stands in the way: {e}"
+                ),
+            ));
+            return found;
         }
+    };
+    if let Some(d) = read_only {
+        found.push(d);
     }
     let Some(name) = planned.name.get() else {
         return found;
@@ -318,7 +350,7 @@ async fn plan_checks(
     let Some(categories) = planned.categories.get() else {
         return found;
     };
-    if let Ok(offered) = settings.categories(&deadline).await {
+    if let Some(offered) = offered {
         let unknown: Vec<&String> = categories
             .iter()
             .filter(|c| !offered.iter().any(|o| o.eq_ignore_ascii_case(c)))
@@ -361,7 +393,7 @@ async fn plan_checks(
 /// read decides nothing.
 async fn read_only_roles(clients: &AzureClients, deadline: &Deadline) -> Option<Diagnostic> {
     let object_id = shared::arm_caller_object_id(clients, deadline).await.ok()?;
-    let assignments = EntraDiagnosticSettings::new(&clients.arm)
+    let assignments = EntraDiagnosticSettings::new(&clients.cached.arm)
         .role_assignments_of(&object_id, deadline)
         .await
         .ok()?;

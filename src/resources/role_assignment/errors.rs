@@ -106,7 +106,7 @@ pub async fn check_tenant_at_plan(
         return;
     };
     let deadline = Deadline::after(TIMEOUTS.read);
-    let rm = RoleManagement::new(&clients.graph);
+    let rm = RoleManagement::new(&clients.cached.graph);
     let key = AssignmentKey {
         principal_id: planned
             .principal_id

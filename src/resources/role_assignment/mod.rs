@@ -444,7 +444,7 @@ impl ModelResource<AzureClients> for RoleAssignmentResource {
     ) -> Result<Option<RoleAssignmentModel>, Diagnostics> {
         let desired = Desired::from_model(&state)?;
         let deadline = shared::deadline(&TIMEOUTS, &state.timeouts, Operation::Read)?;
-        let rm = RoleManagement::new(&clients.graph);
+        let rm = RoleManagement::new(&clients.cached.graph);
         let found = match desired.method {
             Method::Pim => rm
                 .observe(&desired.key, deadline)

@@ -189,20 +189,23 @@ pub async fn delete_pim(
     // A re-sent removal of an assignment already being removed answers
     // RoleAssignmentDoesNotExist, which counts as done below.
     let resend: &CreateProbe<'_> = &|| Box::pin(async { Ok::<_, AzureError>(None) });
-    match rm
+    let request = match rm
         .submit(AdminAction::Remove, key, &details, None, resend, &deadline)
         .await
     {
-        Ok(request) => info!(request_id = %request.id, "PIM accepted the removal request"),
+        Ok(request) => {
+            info!(request_id = %request.id, "PIM accepted the removal request");
+            Some(request)
+        }
         // Already gone, or its principal is: nothing left to remove.
-        Err(e) if is_assignment_missing(&e) || e.is_not_found() => {}
+        Err(e) if is_assignment_missing(&e) || e.is_not_found() => None,
         Err(e) => {
             let mut d = Diagnostic::from(e);
             d.summary = format!("Could not remove {}", key.describe());
             return Err(d);
         }
-    }
-    Ok(rm.wait_revoked(key, deadline).await?)
+    };
+    Ok(rm.wait_revoked(key, request.as_ref(), deadline).await?)
 }
 
 pub async fn delete_direct(

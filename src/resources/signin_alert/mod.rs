@@ -474,7 +474,7 @@ impl ModelResource<AzureClients> for SigninAlertResource {
     ) -> Result<Option<AlertModel>, Diagnostics> {
         let deadline = shared::deadline(&TIMEOUTS, &state.timeouts, Operation::Read)?;
         let id = rule_id(&state.id.required("id")?)?;
-        let rules = ScheduledQueryRules::new(&clients.arm);
+        let rules = ScheduledQueryRules::new(&clients.cached.arm);
         let Some(rule) = rules.get(&id, &deadline).await.map_err(Diagnostic::from)? else {
             return Ok(None);
         };

@@ -141,7 +141,7 @@ pub async fn look_up_upns(
     wait_for_new: bool,
     deadline: &Deadline,
 ) -> Result<BTreeMap<String, String>, AzureError> {
-    let users = Users::new(&clients.graph);
+    let users = Users::new(&clients.cached.graph);
     let mut found = BTreeMap::new();
     for id in accounts {
         let user = match users.get(id, deadline).await? {
@@ -207,7 +207,7 @@ pub async fn missing_tables(
     let Ok(workspace) = parse_workspace_id(workspace_id) else {
         return Ok(Vec::new());
     };
-    let present = LogAnalytics::new(&clients.arm)
+    let present = LogAnalytics::new(&clients.cached.arm)
         .tables(&workspace, deadline)
         .await?;
     Ok(tables
