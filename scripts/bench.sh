@@ -375,8 +375,10 @@ export BREAKGLASS_RESOURCE_MANAGER_ENDPOINT="$url"
 log "emulated tenant at $url"
 
 # ------------------------------------------------------------- providers schema and quickstart plan
-mkdir -p "$work/quickstart" "$work/empty"
+mkdir -p "$work/quickstart" "$work/empty" "$work/modules"
 cp -R "$src/examples/quickstart/." "$work/quickstart/"
+# The quickstart calls ../modules/breakglass.
+cp -R "$src/examples/modules/." "$work/modules/"
 # The floor for plan and schema: Terraform on a configuration that needs no provider.
 echo 'terraform {}' >"$work/empty/main.tf"
 "$terraform" -chdir="$work/quickstart" init -input=false -no-color >"$work/init.log" 2>&1 \
