@@ -270,6 +270,14 @@ impl Attribute {
 }
 
 impl Block {
+    /// Names of the block's attributes and nested blocks: the fields its typed model must have.
+    pub fn field_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.attributes.iter().map(|a| a.name.clone()).collect();
+        names.extend(self.blocks.iter().map(|b| b.type_name.clone()));
+        names.sort();
+        names
+    }
+
     /// An optional block that appears at most once (`policy_filter { ... }`).
     pub fn single(type_name: &str, description: &str, attributes: Vec<Attribute>) -> Block {
         Block {

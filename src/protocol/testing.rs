@@ -3,7 +3,7 @@
 //! the schema.
 
 use crate::framework::model::conform;
-use crate::framework::{Diagnostics, PlanRequest, PlannedChange, Resource, Value};
+use crate::framework::{Diagnostics, PlanRequest, PlannedChange, Resource, Schema, Value};
 use crate::protocol::plan::{framework_plan, null_write_only};
 
 /// Terraform's proposal (`objchange.ProposedNew`, top level): configured values, and the prior
@@ -48,4 +48,14 @@ pub async fn plan<D: Send + Sync>(
         null_write_only(&schema, &mut change.planned);
     }
     change
+}
+
+/// A configuration of `schema`: every attribute null, then `attrs` set (top level).
+pub fn config(schema: &Schema, attrs: &[(&str, Value)]) -> Value {
+    let mut v = conform(Value::object([("id", Value::Null)]), &schema.value_type())
+        .expect("a null object conforms to its schema");
+    for (k, val) in attrs {
+        v.set(k, val.clone());
+    }
+    v
 }

@@ -646,15 +646,7 @@ mod tests {
     use crate::protocol::validate::declared_validators;
 
     fn config(attrs: &[(&str, Value)]) -> Value {
-        let mut v = crate::framework::model::conform(
-            Value::object([("id", Value::Null)]),
-            &account_schema().value_type(),
-        )
-        .unwrap();
-        for (k, val) in attrs {
-            v.set(k, val.clone());
-        }
-        v
+        testing::config(&account_schema(), attrs)
     }
 
     async fn errors_at(cfg: &Value) -> Vec<String> {

@@ -532,21 +532,13 @@ fn unsubscribed(state: &ActionGroupModel) -> Vec<Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::model::{conform, field_names};
+    use crate::framework::model::field_names;
     use crate::framework::{typed, Severity};
     use crate::protocol::testing;
     use crate::protocol::validate::declared_validators;
 
     fn config(attrs: &[(&str, Value)]) -> Value {
-        let mut v = conform(
-            Value::object([("id", Value::Null)]),
-            &group_schema().value_type(),
-        )
-        .unwrap();
-        for (k, val) in attrs {
-            v.set(k, val.clone());
-        }
-        v
+        testing::config(&group_schema(), attrs)
     }
 
     fn email(name: &str, address: &str) -> Value {

@@ -444,21 +444,13 @@ fn import_name(id: &str) -> Result<String, Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::model::{conform, field_names};
+    use crate::framework::model::field_names;
     use crate::framework::{typed, Severity};
     use crate::protocol::testing;
     use crate::protocol::validate::declared_validators;
 
     fn config(attrs: &[(&str, Value)]) -> Value {
-        let mut v = conform(
-            Value::object([("id", Value::Null)]),
-            &setting_schema().value_type(),
-        )
-        .unwrap();
-        for (k, val) in attrs {
-            v.set(k, val.clone());
-        }
-        v
+        testing::config(&setting_schema(), attrs)
     }
 
     const WORKSPACE: &str = "/subscriptions/eeb0c733-9a1c-437b-b310-e18599b1b281/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law";
